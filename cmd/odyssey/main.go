@@ -1,0 +1,124 @@
+// Command odyssey is a PostgreSQL connection pooler that reads Yandex
+// Odyssey's configuration format.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/odyssey-go/odyssey/internal/config"
+	"github.com/odyssey-go/odyssey/internal/instance"
+	"github.com/odyssey-go/odyssey/internal/logging"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+const usage = `odyssey: a PostgreSQL connection pooler (Odyssey-compatible)
+
+Usage:
+  odyssey [--test] [--version] [--log_to_stdout] [--verbose] CONFIG
+
+Options:
+  --test           check CONFIG, print every problem, exit 0 if it is valid
+  --version        print the version and exit
+  --log_to_stdout  log to stdout whatever log_to_stdout says
+  --verbose        log at debug level whatever log_debug says
+  --console        accepted for Odyssey compatibility (never daemonizes)
+  -h, --help       show this help
+
+Signals: SIGTERM/SIGINT shut down gracefully (graceful_shutdown_timeout_ms),
+SIGUSR1 reopens log_file.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("odyssey", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	test := fs.Bool("test", false, "")
+	showVersion := fs.Bool("version", false, "")
+	toStdout := fs.Bool("log_to_stdout", false, "")
+	verbose := fs.Bool("verbose", false, "")
+	fs.Bool("console", false, "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "odyssey", version)
+		return 0
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cfg, err := config.Load(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if *test {
+		for _, w := range cfg.Warnings {
+			fmt.Fprintln(stderr, w.String())
+		}
+		fmt.Fprintf(stdout, "%s: configuration is valid\n", fs.Arg(0))
+		return 0
+	}
+	log, sink, err := logging.Open(logging.Options{
+		File:   cfg.LogFile,
+		Stdout: cfg.LogToStdout || *toStdout,
+		JSON:   cfg.LogFormat == "json",
+		Debug:  cfg.LogDebug || *verbose,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer sink.Close()
+	for _, w := range cfg.Warnings {
+		log.Warn(w.Message, "at", fmt.Sprintf("%s:%d:%d", w.Pos.File, w.Pos.Line, w.Pos.Column))
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	// Serving outlives the signal context: a shutdown lets running
+	// transactions finish on their servers.
+	serveCtx, cancelServe := context.WithCancel(context.Background())
+	defer cancelServe()
+	in := instance.New(cfg, log)
+	if err := in.Start(serveCtx); err != nil {
+		log.Error("start failed", "error", err)
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	log.Info("odyssey started", "version", version, "config", fs.Arg(0))
+
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	for {
+		select {
+		case <-usr1:
+			if err := sink.Reopen(); err != nil {
+				log.Error("reopen log file", "error", err)
+			}
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	stop() // a second SIGTERM/SIGINT now kills the process at once
+	in.Shutdown(context.Background())
+	return 0
+}

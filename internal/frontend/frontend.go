@@ -1,0 +1,304 @@
+// Package frontend runs one client connection's life: startup
+// negotiation, cancel requests, routing, authentication, the greeting, then
+// the relay's main loop, and cleanup.
+//
+// Ownership: Serve owns the connection it is given and closes it.
+package frontend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/odyssey-go/odyssey/internal/config"
+	"github.com/odyssey-go/odyssey/internal/pgwire"
+	"github.com/odyssey-go/odyssey/internal/relay"
+	"github.com/odyssey-go/odyssey/internal/router"
+)
+
+// Frontend serves client connections against the current router.
+type Frontend struct {
+	// Router returns the router of the current config snapshot.
+	Router func() *router.Router
+	Log    *slog.Logger
+	// Auth holds per-process authentication state (mock salts, derived
+	// verifiers).
+	Auth *Authenticator
+	// OnClient, when set, is called with each client entering its main
+	// phase and again (with active false) when it leaves; the instance uses
+	// it to reach clients at shutdown.
+	OnClient func(c *router.Client, active bool)
+}
+
+// session is one connection during login.
+type session struct {
+	f      *Frontend
+	conn   net.Conn
+	id     string
+	log    *slog.Logger
+	listen *config.Listen
+	start  time.Time
+}
+
+// Serve runs the connection to its end and closes it.
+func (f *Frontend) Serve(ctx context.Context, conn net.Conn, listen *config.Listen) {
+	s := &session{f: f, conn: conn, id: router.NewID('c'), listen: listen, start: time.Now()}
+	s.log = f.Log.With("client", s.id, "addr", conn.RemoteAddr().String())
+	defer conn.Close()
+	err := s.run(ctx)
+	if err != nil {
+		s.reportError(err)
+	}
+}
+
+// reportError sends a client-facing error (if it is one) and logs.
+func (s *session) reportError(err error) {
+	var pe *pgwire.Error
+	if errors.As(err, &pe) {
+		s.log.Info("client rejected", "sqlstate", pe.Code, "reason", pe.Message)
+		s.sendError(pe)
+		return
+	}
+	if errors.Is(err, pgwire.ErrProtocol) {
+		s.log.Info("client protocol error", "error", err)
+		s.sendError(pgwire.Fatal(pgwire.CodeProtocolViolation, err.Error()))
+		return
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		s.log.Debug("client closed during login")
+		return
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		s.log.Info("client login timed out")
+		s.sendError(pgwire.Fatal(pgwire.CodeProtocolViolation, "client login timeout"))
+		return
+	}
+	s.log.Info("client connection error", "error", err)
+}
+
+// sendError writes a FATAL error, prefixed with our client id.
+func (s *session) sendError(pe *pgwire.Error) {
+	e := *pe
+	if e.Severity == "" {
+		e.Severity = pgwire.SeverityFatal
+	}
+	e.Message = "odyssey: " + s.id + ": " + e.Message
+	s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	s.conn.Write(pgwire.AppendErrorResponse(nil, &e))
+}
+
+func (s *session) run(ctx context.Context) error {
+	timeout := time.Duration(s.listen.ClientLoginTimeout) * time.Millisecond
+	if timeout > 0 {
+		s.conn.SetDeadline(time.Now().Add(timeout))
+	}
+	st, err := s.startup()
+	if err != nil || st == nil {
+		return err // nil st: a cancel request, already handled
+	}
+	return s.login(ctx, st)
+}
+
+// startup reads the first packets: SSL and GSSENC negotiation (refused for
+// now), a cancel request, or the startup message.
+func (s *session) startup() (*pgwire.Startup, error) {
+	var sawSSL, sawGSS bool
+	for {
+		st, err := pgwire.ReadStartup(s.conn)
+		if err != nil {
+			return nil, err
+		}
+		switch st.Kind {
+		case pgwire.KindSSLRequest:
+			if sawSSL {
+				return nil, pgwire.ProtocolError("duplicate SSLRequest")
+			}
+			sawSSL = true
+			if _, err := s.conn.Write([]byte{'N'}); err != nil {
+				return nil, err
+			}
+		case pgwire.KindGSSENCRequest:
+			if sawGSS {
+				return nil, pgwire.ProtocolError("duplicate GSSENCRequest")
+			}
+			sawGSS = true
+			if _, err := s.conn.Write([]byte{'N'}); err != nil {
+				return nil, err
+			}
+		case pgwire.KindCancel:
+			s.f.Router().Cancel(st.CancelPID, st.CancelSecret)
+			return nil, nil
+		default:
+			if st.Major != 3 {
+				return nil, pgwire.Fatal(pgwire.CodeFeatureNotSupported, fmt.Sprintf(
+					"unsupported frontend protocol %d.%d: server supports 3.0", st.Major, st.Minor))
+			}
+			if st.Minor > 0 || len(st.ProtocolOptions) > 0 {
+				if err := s.negotiate(st); err != nil {
+					return nil, err
+				}
+			}
+			return st, nil
+		}
+	}
+}
+
+// negotiate answers a newer protocol minor or _pq_ options: we speak 3.0
+// and know no options.
+func (s *session) negotiate(st *pgwire.Startup) error {
+	msg, start := pgwire.BeginMessage(nil, pgwire.MsgNegotiateProtocol)
+	msg = appendUint32(msg, 3<<16) // newest minor we support: 3.0
+	msg = appendUint32(msg, uint32(len(st.ProtocolOptions)))
+	for _, o := range st.ProtocolOptions {
+		msg = append(msg, o...)
+		msg = append(msg, 0)
+	}
+	_, err := s.conn.Write(pgwire.FinishMessage(msg, start))
+	return err
+}
+
+func appendUint32(b []byte, v uint32) []byte {
+	return append(b, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+// connInfo describes the connection for rule matching.
+func (s *session) connInfo() router.ConnInfo {
+	var ci router.ConnInfo
+	if ta, ok := s.conn.RemoteAddr().(*net.TCPAddr); ok {
+		if a, ok := netip.AddrFromSlice(ta.IP); ok {
+			ci.Addr = a.Unmap()
+		}
+	}
+	return ci
+}
+
+// login routes and authenticates the client, greets it, and runs the relay.
+func (s *session) login(ctx context.Context, st *pgwire.Startup) error {
+	user, _ := st.Param("user")
+	if user == "" {
+		return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeInvalidAuthorization,
+			Message: "no PostgreSQL user name specified in startup packet"}
+	}
+	db, _ := st.Param("database")
+	if db == "" {
+		db = user
+	}
+	if _, ok := st.Param("replication"); ok {
+		return pgwire.Fatal(pgwire.CodeFeatureNotSupported, "replication connections are not supported by this pooler yet")
+	}
+	s.log = s.log.With("db", db, "user", user)
+	rtr := s.f.Router()
+	ci := s.connInfo()
+	rule := rtr.Match(db, user, ci)
+	if rule == nil {
+		if rtr.KnowsDatabase(db, ci) {
+			// A user without a rule: fail exactly as a wrong password
+			// would, so that user names cannot be probed.
+			return s.f.Auth.fake(s, user)
+		}
+		return pgwire.Fatal(pgwire.CodeInvalidCatalogName, fmt.Sprintf("route for '%s.%s' is not found", db, user))
+	}
+	if rule.Storage != nil && rule.Storage.Type == config.StorageLocal {
+		return pgwire.Fatal(pgwire.CodeFeatureNotSupported, "the admin console is not available yet")
+	}
+	route, err := rtr.Attach(rule, db, user)
+	if err != nil {
+		return err
+	}
+	defer rtr.Detach(route)
+
+	password, err := s.f.Auth.authenticate(s, rule, user)
+	if err != nil {
+		return err
+	}
+	if rule.PasswordPassthrough && password != "" {
+		route.SetPassthroughPassword(password)
+	}
+	params := clientParams(st, rule, s.conn.RemoteAddr())
+	greeting, defaults, err := route.Greeting(ctx)
+	if err != nil {
+		return err
+	}
+	var p relay.Params
+	for _, kv := range params {
+		p.Set(kv.Name, kv.Value, defaults)
+	}
+
+	c := relay.NewClient(relay.ClientConfig{
+		ID: s.id, Conn: s.conn, Log: s.log, Attacher: route,
+		Policy: route.Policy, Defaults: defaults, Params: p,
+	})
+	rc := rtr.Register(c, route)
+	defer rtr.Unregister(rc)
+	if err := s.greet(greeting, params, rc.Key); err != nil {
+		return err
+	}
+	s.conn.SetDeadline(time.Time{})
+	if s.f.OnClient != nil {
+		s.f.OnClient(rc, true)
+		defer s.f.OnClient(rc, false)
+	}
+	if s.f.logSession(rtr) {
+		s.log.Info("client logged in", "login_ms", time.Since(s.start).Milliseconds())
+	}
+	err = c.Run()
+	if s.f.logSession(rtr) {
+		if err != nil {
+			s.log.Info("client disconnected", "reason", err.Error())
+		} else {
+			s.log.Info("client disconnected")
+		}
+	}
+	return nil
+}
+
+func (f *Frontend) logSession(r *router.Router) bool { return r.Config().LogSession }
+
+// greet sends AuthenticationOk, the session parameters, our key and
+// ReadyForQuery in one write.
+func (s *session) greet(greeting []pgwire.Param, params []pgwire.Param, key uint64) error {
+	b := pgwire.AppendAuthOK(nil)
+	sent := make(map[string]bool, len(greeting))
+	for _, g := range greeting {
+		v := g.Value
+		if name, ok := relay.CanonicalParam(g.Name); ok {
+			if cv, ok := findParam(params, name); ok {
+				v = cv
+			}
+		}
+		sent[g.Name] = true
+		b = pgwire.AppendParameterStatus(b, g.Name, v)
+	}
+	// Reported parameters the server did not list but the client set.
+	for _, p := range params {
+		if !sent[p.Name] && reported[p.Name] {
+			b = pgwire.AppendParameterStatus(b, p.Name, p.Value)
+		}
+	}
+	b = pgwire.AppendBackendKeyData(b, uint32(key>>32), uint32(key))
+	b = pgwire.AppendReadyForQuery(b, pgwire.TxIdle)
+	_, err := s.conn.Write(b)
+	return err
+}
+
+// reported are the parameters PostgreSQL reports with ParameterStatus.
+var reported = map[string]bool{
+	"application_name": true, "client_encoding": true, "DateStyle": true,
+	"IntervalStyle": true, "TimeZone": true, "standard_conforming_strings": true,
+	"search_path": true, "default_transaction_read_only": true,
+}
+
+func findParam(ps []pgwire.Param, name string) (string, bool) {
+	for _, p := range ps {
+		if p.Name == name {
+			return p.Value, true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,206 @@
+// Package instance runs the pooler process: it builds the router from a
+// config snapshot, binds the listeners, runs the periodic tasks, and shuts
+// everything down in order.
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/odyssey-go/odyssey/internal/config"
+	"github.com/odyssey-go/odyssey/internal/frontend"
+	"github.com/odyssey-go/odyssey/internal/listener"
+	"github.com/odyssey-go/odyssey/internal/pgwire"
+	"github.com/odyssey-go/odyssey/internal/router"
+)
+
+// Instance is one running pooler.
+type Instance struct {
+	log      *slog.Logger
+	cfg      *config.Config
+	router   atomic.Pointer[router.Router]
+	frontend *frontend.Frontend
+
+	listeners []*listener.Listener
+	conns     sync.WaitGroup // one per accepted connection
+
+	mu       sync.Mutex
+	clients  map[*router.Client]struct{}
+	stopping bool
+}
+
+// New prepares an instance for cfg; Start binds and serves.
+func New(cfg *config.Config, log *slog.Logger) *Instance {
+	in := &Instance{log: log, cfg: cfg, clients: make(map[*router.Client]struct{})}
+	in.router.Store(router.New(cfg, log))
+	in.frontend = &frontend.Frontend{
+		Router:   in.router.Load,
+		Log:      log,
+		Auth:     frontend.NewAuthenticator(),
+		OnClient: in.trackClient,
+	}
+	return in
+}
+
+// Start binds every listen block and starts serving. On error nothing is
+// left bound.
+func (in *Instance) Start(ctx context.Context) error {
+	tcp := listener.TCPOptions{
+		NoDelay:     in.cfg.Nodelay,
+		UserTimeout: time.Duration(in.cfg.KeepaliveUsrTimeout) * time.Millisecond,
+	}
+	if in.cfg.Keepalive > 0 {
+		tcp.KeepAlive = net.KeepAliveConfig{
+			Enable:   true,
+			Idle:     time.Duration(in.cfg.Keepalive) * time.Second,
+			Interval: time.Duration(in.cfg.KeepaliveKeepInterval) * time.Second,
+			Count:    in.cfg.KeepaliveProbes,
+		}
+	}
+	for _, l := range in.cfg.Listen {
+		lns, err := in.bind(ctx, l)
+		if err != nil {
+			in.closeListeners()
+			return err
+		}
+		for _, ln := range lns {
+			in.log.Info("listening", "addr", ln.Addr().String())
+			handler := func(conn net.Conn) { in.frontend.Serve(ctx, conn, l) }
+			in.listeners = append(in.listeners, listener.Serve(ln, handler, tcp, &in.conns, in.log))
+		}
+	}
+	if len(in.listeners) == 0 {
+		return errors.New("no listen address: set host in a listen block, or unix_socket_dir")
+	}
+	go in.cron(ctx)
+	return nil
+}
+
+// bind opens the sockets of one listen block: TCP when it has a host, the
+// unix socket in unix_socket_dir when it has none (as Odyssey does).
+func (in *Instance) bind(ctx context.Context, l *config.Listen) ([]net.Listener, error) {
+	if l.Host != "" {
+		return listener.ListenTCP(ctx, l.Host, l.Port, l.Backlog)
+	}
+	if in.cfg.UnixSocketDir == "" {
+		return nil, fmt.Errorf("%s:%d: listen block without host needs unix_socket_dir", l.Pos.File, l.Pos.Line)
+	}
+	ln, err := listener.ListenUnix(ctx, in.cfg.UnixSocketDir, l.Port, l.Backlog, in.cfg.UnixSocketMode)
+	if err != nil {
+		return nil, err
+	}
+	return []net.Listener{ln}, nil
+}
+
+// Addrs returns the bound addresses (for tests and the startup banner).
+func (in *Instance) Addrs() []net.Addr {
+	out := make([]net.Addr, 0, len(in.listeners))
+	for _, l := range in.listeners {
+		out = append(out, l.Addr())
+	}
+	return out
+}
+
+// Router returns the current router.
+func (in *Instance) Router() *router.Router { return in.router.Load() }
+
+func (in *Instance) closeListeners() {
+	for _, l := range in.listeners {
+		l.Close()
+	}
+}
+
+// trackClient keeps the set of clients in their main phase, so shutdown
+// can reach them.
+func (in *Instance) trackClient(c *router.Client, active bool) {
+	in.mu.Lock()
+	stopping := in.stopping
+	if active {
+		in.clients[c] = struct{}{}
+	} else {
+		delete(in.clients, c)
+	}
+	in.mu.Unlock()
+	if active && stopping {
+		c.Drain(shutdownError())
+	}
+}
+
+func shutdownError() *pgwire.Error {
+	return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeAdminShutdown,
+		Message: "terminating connection due to odyssey shutdown"}
+}
+
+// cron runs the periodic tasks once a second: expiry of idle servers,
+// min_pool_size.
+func (in *Instance) cron(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, rt := range in.router.Load().Routes() {
+				rt.Maintain(ctx, now)
+			}
+		}
+	}
+}
+
+// Shutdown stops accepting, lets clients finish their transactions for up
+// to graceful_shutdown_timeout_ms (0 = as long as it takes, bounded by
+// ctx), then disconnects the rest and closes every server.
+func (in *Instance) Shutdown(ctx context.Context) {
+	in.log.Info("shutting down")
+	in.closeListeners()
+	in.mu.Lock()
+	in.stopping = true
+	clients := make([]*router.Client, 0, len(in.clients))
+	for c := range in.clients {
+		clients = append(clients, c)
+	}
+	in.mu.Unlock()
+	for _, c := range clients {
+		c.Drain(shutdownError())
+	}
+	if ms := in.cfg.GracefulShutdownTimeoutMs; ms > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+		defer cancel()
+	}
+	if !in.waitConns(ctx) {
+		in.log.Warn("graceful shutdown timed out, disconnecting the remaining clients")
+		in.mu.Lock()
+		for c := range in.clients {
+			c.Kill(shutdownError())
+		}
+		in.mu.Unlock()
+		wait, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		in.waitConns(wait)
+		cancel()
+	}
+	in.router.Load().Close()
+	in.log.Info("shutdown complete")
+}
+
+// waitConns waits for every connection handler to return, or ctx.
+func (in *Instance) waitConns(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() {
+		in.conns.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

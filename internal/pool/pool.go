@@ -1,0 +1,245 @@
+// Package pool is the bounded, per-route set of server connections.
+//
+// Ownership: the pool owns idle servers. Acquire hands one (or a slot to
+// dial a new one) to exactly one caller, who owns it until it gives it back
+// with Release (clean, reusable) or Discard (closed by the caller). A freed
+// server goes straight to the first waiter, in arrival order.
+//
+// The pool is generic over the server type and knows nothing about
+// PostgreSQL, so it can be tested and benchmarked with fakes.
+package pool
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// ErrTimeout is returned when no server became available in time.
+var ErrTimeout = errors.New("pool: timed out waiting for a server")
+
+// ErrClosed is returned by Acquire after Close.
+var ErrClosed = errors.New("pool: closed")
+
+// Pool is a bounded pool of servers of type S.
+type Pool[S comparable] struct {
+	mu      sync.Mutex
+	size    int // 0 = unlimited
+	idle    []S // most recently released last (LIFO keeps few servers warm)
+	total   int // slots taken: idle + owned by callers + being dialed
+	waiters waitList[S]
+	closed  bool
+}
+
+// New returns a pool of at most size servers (0 = unlimited).
+func New[S comparable](size int) *Pool[S] {
+	return &Pool[S]{size: size}
+}
+
+// grant is what a waiter receives: a server, or the right to dial one.
+type grant[S comparable] struct {
+	server S
+	dial   bool
+	err    error
+}
+
+// Acquire returns an idle server, or dial=true meaning a slot is reserved
+// for the caller, who must dial a server and later Release it (or Discard
+// the slot if dialing failed). It waits in FIFO order up to timeout
+// (0 = forever) or until ctx is done.
+func (p *Pool[S]) Acquire(ctx context.Context, timeout time.Duration) (s S, dial bool, err error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return s, false, ErrClosed
+	}
+	if n := len(p.idle); n > 0 {
+		s = p.idle[n-1]
+		var zero S
+		p.idle[n-1] = zero
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return s, false, nil
+	}
+	if p.size == 0 || p.total < p.size {
+		p.total++
+		p.mu.Unlock()
+		return s, true, nil
+	}
+	w := &waiter[S]{ch: make(chan grant[S], 1)}
+	p.waiters.pushBack(w)
+	p.mu.Unlock()
+	return p.wait(ctx, w, timeout)
+}
+
+func (p *Pool[S]) wait(ctx context.Context, w *waiter[S], timeout time.Duration) (S, bool, error) {
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	var cause error
+	select {
+	case g := <-w.ch:
+		return g.server, g.dial, g.err
+	case <-expired:
+		cause = ErrTimeout
+	case <-ctx.Done():
+		cause = ctx.Err()
+	}
+	p.mu.Lock()
+	if w.queued {
+		p.waiters.remove(w)
+		p.mu.Unlock()
+		var zero S
+		return zero, false, cause
+	}
+	p.mu.Unlock()
+	// A releaser dequeued us and sent a grant just as we gave up: take it,
+	// the server (or slot) is ours now.
+	g := <-w.ch
+	return g.server, g.dial, g.err
+}
+
+// Release gives back a clean server: to the first waiter, else to the idle
+// set. It reports false when the pool no longer wants it (closed, or shrunk
+// by a reload below its current total): the slot is freed and the caller
+// closes s.
+func (p *Pool[S]) Release(s S) bool {
+	p.mu.Lock()
+	if p.closed || (p.size > 0 && p.total > p.size) {
+		p.total--
+		p.grantSlotsLocked()
+		p.mu.Unlock()
+		return false
+	}
+	if w := p.waiters.popFront(); w != nil {
+		p.mu.Unlock()
+		w.ch <- grant[S]{server: s}
+		return true
+	}
+	p.idle = append(p.idle, s)
+	p.mu.Unlock()
+	return true
+}
+
+// Discard frees the slot of a server the caller owned and closed (or failed
+// to dial). The first waiter, if any, gets the slot to dial its own.
+func (p *Pool[S]) Discard() {
+	p.mu.Lock()
+	p.total--
+	p.grantSlotsLocked()
+	p.mu.Unlock()
+}
+
+// grantSlotsLocked hands free slots to waiters.
+func (p *Pool[S]) grantSlotsLocked() {
+	for p.waiters.len > 0 && (p.size == 0 || p.total < p.size) {
+		w := p.waiters.popFront()
+		p.total++
+		w.ch <- grant[S]{dial: true}
+	}
+}
+
+// Remove takes s out of the idle set if it is there (it died or expired)
+// and frees its slot. It reports whether s was idle; if not, someone else
+// owns s and will Discard it.
+func (p *Pool[S]) Remove(s S) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, x := range p.idle {
+		if x == s {
+			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			p.total--
+			p.grantSlotsLocked()
+			return true
+		}
+	}
+	return false
+}
+
+// TakeIdle removes and returns the idle servers for which expired returns
+// true, at most max of them (0 = no limit), freeing their slots. The caller
+// owns and closes them.
+func (p *Pool[S]) TakeIdle(max int, expired func(S) bool) []S {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []S
+	kept := p.idle[:0]
+	for _, s := range p.idle {
+		if (max == 0 || len(out) < max) && expired(s) {
+			out = append(out, s)
+			continue
+		}
+		kept = append(kept, s)
+	}
+	var zero S
+	for i := len(kept); i < len(p.idle); i++ {
+		p.idle[i] = zero
+	}
+	p.idle = kept
+	p.total -= len(out)
+	p.grantSlotsLocked()
+	return out
+}
+
+// ReserveSlot takes a slot without a waiter, for topping up min_pool_size.
+// It reports false when the pool is full or closed.
+func (p *Pool[S]) ReserveSlot() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || (p.size > 0 && p.total >= p.size) {
+		return false
+	}
+	p.total++
+	return true
+}
+
+// SetSize changes the limit (reload). Growing wakes waiters; shrinking
+// takes effect as servers come back.
+func (p *Pool[S]) SetSize(n int) {
+	p.mu.Lock()
+	p.size = n
+	p.grantSlotsLocked()
+	p.mu.Unlock()
+}
+
+// Close refuses further Acquires, fails every waiter with ErrClosed, and
+// returns the idle servers for the caller to close. Busy servers come back
+// through Release, which then refuses them, or Discard.
+func (p *Pool[S]) Close() []S {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for w := p.waiters.popFront(); w != nil; w = p.waiters.popFront() {
+		w.ch <- grant[S]{err: ErrClosed}
+	}
+	idle := p.idle
+	p.idle = nil
+	p.total -= len(idle)
+	return idle
+}
+
+// Stats is a snapshot of the pool's counters.
+type Stats struct {
+	Size    int // limit (0 = unlimited)
+	Total   int // idle + busy + dialing
+	Idle    int
+	Waiting int
+}
+
+// Stats returns a consistent snapshot.
+func (p *Pool[S]) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Stats{Size: p.size, Total: p.total, Idle: len(p.idle), Waiting: p.waiters.len}
+}
+
+// Idle returns a copy of the idle servers (for the console and expiry).
+func (p *Pool[S]) Idle() []S {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]S(nil), p.idle...)
+}

@@ -1,0 +1,452 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/odyssey-go/odyssey/internal/pgwire"
+)
+
+// Attacher finds a server for a client; a route implements it. Acquire
+// returns a server in the idle state that the caller now owns (the pool
+// accounting is done), or an error to report to the client (a
+// *pgwire.Error carries its SQLSTATE).
+type Attacher interface {
+	Acquire(ctx context.Context, c *Client) (*Server, error)
+}
+
+// clientBufSize is the read buffer a client borrows while it has data.
+const clientBufSize = 32 << 10
+
+// bufPool holds read buffers of idle clients. A client waiting for its next
+// request holds none (see Client.read).
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, clientBufSize)
+	return &b
+}}
+
+// Client inspect sets: Terminate always (it is not forwarded), Query when
+// queries are logged.
+var (
+	clientInspect      = pgwire.NewTypeSet(pgwire.MsgTerminate)
+	clientInspectQuery = pgwire.NewTypeSet(pgwire.MsgTerminate, pgwire.MsgQuery)
+)
+
+// errTerminate ends Run when the client says goodbye.
+var errTerminate = errors.New("client terminated")
+
+// ClientConfig is what NewClient needs.
+type ClientConfig struct {
+	ID       string
+	Conn     net.Conn // owned by the caller, who closes it after Run returns
+	Log      *slog.Logger
+	Attacher Attacher
+	Policy   *Policy
+	Defaults Params // the route's parameter defaults
+	Params   Params // parameters the client set at startup (non-default only)
+}
+
+// Client is one client connection in its main phase (after login).
+type Client struct {
+	ID       string
+	conn     net.Conn
+	log      *slog.Logger
+	attacher Attacher
+	policy   *Policy
+	defaults Params
+	ctx      context.Context
+	cancel   context.CancelFunc
+
+	// Read side, owned by Run's goroutine.
+	raw     syscall.RawConn
+	rawRead func(fd uintptr) bool // c.readRaw, bound once so reads do not allocate
+	rn      int
+	rerr    error
+	bufp    *[]byte
+	buf     []byte
+	w       int
+	walker  pgwire.Walker
+	inspect *pgwire.TypeSet
+
+	// server is the attached server, nil when detached. Written under the
+	// server's lock; read without it as a hint.
+	server atomic.Pointer[Server]
+
+	paramsMu sync.Mutex
+	params   Params
+
+	// Writes to the client: by the attached server's pump, or by Run's
+	// goroutine when nothing is attached. writeMu orders them.
+	writeMu  sync.Mutex
+	outMid   bool // the last write ended inside a frame
+	writeErr error
+
+	reason   atomic.Pointer[pgwire.Error] // why Run was woken: kill, shutdown, server failure
+	draining atomic.Pointer[pgwire.Error] // leave at the next transaction boundary with this error
+}
+
+// NewClient prepares a client for Run.
+func NewClient(cfg ClientConfig) *Client {
+	c := &Client{
+		ID:       cfg.ID,
+		conn:     cfg.Conn,
+		log:      cfg.Log,
+		attacher: cfg.Attacher,
+		policy:   cfg.Policy,
+		defaults: cfg.Defaults,
+		params:   cfg.Params,
+		inspect:  clientInspect,
+	}
+	if cfg.Policy.LogQuery {
+		c.inspect = clientInspectQuery
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if sc, ok := cfg.Conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+			c.rawRead = c.readRaw
+		}
+	}
+	return c
+}
+
+// Run relays until the client leaves, is killed, or its server fails; it
+// leaves nothing behind (an attached server is cancelled, drained, reset and
+// returned, or closed) and sends the client a final error when there is
+// one. It returns why the client left (nil for a normal goodbye). The caller
+// closes the connection.
+func (c *Client) Run() error {
+	defer c.cancel()
+	defer c.releaseBuf()
+	for {
+		n, err := c.read()
+		if n > 0 {
+			c.w += n
+			if ferr := c.forward(); ferr != nil {
+				err = ferr
+			}
+		}
+		if err != nil {
+			return c.finish(err)
+		}
+	}
+}
+
+// forward walks the buffered client bytes and sends the complete runs to
+// the server, attaching one if needed.
+func (c *Client) forward() error {
+	b := c.buf[:c.w]
+	r, requests := 0, 0
+	sync := syncSame
+	terminate := false
+walk:
+	for {
+		p, err := c.walker.Next(b[r:], c.inspect, wholeMax)
+		if err != nil {
+			return err
+		}
+		if p.N == 0 {
+			break
+		}
+		if p.Head {
+			switch p.Type {
+			case pgwire.MsgQuery:
+				requests++
+				if p.Whole && c.policy.LogQuery {
+					c.logQuery(b[r : r+p.N])
+				}
+			case pgwire.MsgFunctionCall:
+				requests++
+			case pgwire.MsgSync:
+				requests++
+				sync = syncClosed
+			case pgwire.MsgParse, pgwire.MsgBind, pgwire.MsgExecute,
+				pgwire.MsgDescribe, pgwire.MsgClose, pgwire.MsgFlush:
+				sync = syncOpened
+			case pgwire.MsgCopyData, pgwire.MsgCopyDone, pgwire.MsgCopyFail, pgwire.MsgPassword:
+			case pgwire.MsgTerminate:
+				terminate = true
+				break walk
+			default:
+				return pgwire.ProtocolError("invalid frontend message type %d", p.Type)
+			}
+		}
+		r += p.N
+	}
+	if r > 0 {
+		if err := c.send(b[:r], requests, sync); err != nil {
+			return err
+		}
+	}
+	if terminate {
+		c.w = 0
+		return errTerminate
+	}
+	c.w = copy(c.buf, b[r:])
+	return nil
+}
+
+func (c *Client) logQuery(frame []byte) {
+	q := frame[pgwire.HeaderLen:]
+	if n := len(q); n > 0 && q[n-1] == 0 {
+		q = q[:n-1]
+	}
+	c.log.Info("query", "client", c.ID, "query", string(q))
+}
+
+// send writes a run of client messages to the attached server, attaching
+// one first when the client has none and the run needs one.
+func (c *Client) send(run []byte, requests int, sync syncChange) error {
+	if s := c.server.Load(); s != nil && s.send(c, requests, sync) {
+		return c.writeServer(s, nil, run)
+	}
+	if requests == 0 && sync != syncOpened {
+		// Only COPY data with no COPY running: PostgreSQL ignores it too.
+		return nil
+	}
+	if e := c.draining.Load(); e != nil {
+		return e
+	}
+	s, deploy, err := c.attach()
+	if err != nil {
+		return err
+	}
+	s.send(c, requests, sync)
+	return c.writeServer(s, deploy, run)
+}
+
+// attach acquires a server, binds it to c and returns the deploy query
+// (nil when the server already has the client's parameters).
+func (c *Client) attach() (*Server, []byte, error) {
+	for attempt := 0; ; attempt++ {
+		s, err := c.attacher.Acquire(c.ctx, c)
+		if err != nil {
+			if r := c.reason.Load(); r != nil {
+				return nil, nil, r
+			}
+			return nil, nil, err
+		}
+		want := c.paramsSnapshot()
+		have, unknown := s.paramsSnapshot()
+		q := deployQuery(have, want)
+		if unknown {
+			q = "RESET ALL;" + deployQuery(nil, want)
+		}
+		var deploy []byte
+		if q != "" {
+			s.deployed(want)
+			deploy = pgwire.AppendQuery(nil, q)
+		}
+		if s.attach(c, deploy != nil) {
+			return s, deploy, nil
+		}
+		// It died between the pool and us: we own its slot.
+		s.home.Discard(s)
+		if attempt == 3 {
+			return nil, nil, pgwire.Fatal(pgwire.CodeConnectionFailure, "servers keep failing at attach")
+		}
+	}
+}
+
+// writeServer writes (deploy +) run to s. A failed write closes the server;
+// its pump then reports the failure to us.
+func (c *Client) writeServer(s *Server, deploy, run []byte) error {
+	var err error
+	if deploy != nil {
+		bufs := net.Buffers{deploy, run}
+		_, err = bufs.WriteTo(s.Conn)
+	} else {
+		_, err = s.Conn.Write(run)
+	}
+	if err != nil {
+		s.Conn.Close()
+	}
+	return nil
+}
+
+// read reads from the client into the borrowed buffer.
+func (c *Client) read() (int, error) {
+	if c.raw == nil {
+		c.takeBuf()
+		return c.conn.Read(c.buf[c.w:])
+	}
+	c.rn, c.rerr = 0, nil
+	if err := c.raw.Read(c.rawRead); err != nil {
+		return 0, err
+	}
+	if c.rerr != nil {
+		return 0, c.rerr
+	}
+	if c.rn == 0 {
+		return 0, io.EOF
+	}
+	return c.rn, nil
+}
+
+// readRaw is called by the runtime poller when the socket may be readable.
+// When nothing is there and nothing is buffered, it gives the buffer back
+// before the goroutine parks: an idle client costs no read buffer.
+func (c *Client) readRaw(fd uintptr) bool {
+	c.takeBuf()
+	for {
+		n, err := syscall.Read(int(fd), c.buf[c.w:])
+		switch err {
+		case nil:
+			c.rn = n
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			if c.w == 0 {
+				c.releaseBuf()
+			}
+			return false
+		default:
+			c.rerr = err
+			return true
+		}
+	}
+}
+
+func (c *Client) takeBuf() {
+	if c.buf == nil {
+		c.bufp = bufPool.Get().(*[]byte)
+		c.buf = *c.bufp
+	}
+}
+
+func (c *Client) releaseBuf() {
+	if c.buf != nil {
+		bufPool.Put(c.bufp)
+		c.buf, c.bufp = nil, nil
+	}
+}
+
+// writeFromServer is the pump's write of replies. mid says the bytes end
+// inside a frame.
+func (c *Client) writeFromServer(b []byte, mid bool) {
+	c.writeMu.Lock()
+	if c.writeErr == nil {
+		if _, err := c.conn.Write(b); err != nil {
+			c.writeErr = err
+		}
+		c.outMid = mid
+	}
+	c.writeMu.Unlock()
+}
+
+// WriteOwn writes bytes the pooler itself produced (errors, notices),
+// unless the stream is inside a server's frame, where they would corrupt
+// it. Only for when no server can be writing (detached, or after orphan).
+func (c *Client) writeOwn(b []byte) {
+	c.writeMu.Lock()
+	if c.writeErr == nil && !c.outMid {
+		c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := c.conn.Write(b); err != nil {
+			c.writeErr = err
+		}
+	}
+	c.writeMu.Unlock()
+}
+
+// finish cleans up after the main loop ends and reports why.
+func (c *Client) finish(err error) error {
+	if r := c.reason.Load(); r != nil {
+		err = r // we woke the read on purpose
+	}
+	if s := c.server.Load(); s != nil {
+		s.orphan(c)
+	}
+	switch {
+	case errors.Is(err, errTerminate), errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+		return nil
+	}
+	var pe *pgwire.Error
+	switch {
+	case errors.As(err, &pe):
+	case errors.Is(err, pgwire.ErrProtocol):
+		pe = &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeProtocolViolation, Message: err.Error()}
+	default:
+		return err // network error: nobody to tell
+	}
+	if pe.Message != "" {
+		e := *pe
+		e.Severity = pgwire.SeverityFatal
+		e.Message = "odyssey: " + c.ID + ": " + e.Message
+		c.writeOwn(pgwire.AppendErrorResponse(nil, &e))
+	}
+	return pe
+}
+
+// Kill wakes Run and makes it end with e (FATAL). An empty e.Message
+// closes the connection without a message.
+func (c *Client) Kill(e *pgwire.Error) {
+	c.reason.CompareAndSwap(nil, e)
+	c.cancel()
+	c.conn.SetReadDeadline(time.Unix(1, 0))
+}
+
+// Drain asks the client to leave at its next transaction boundary with e
+// (graceful shutdown, pause of a session pool): at once if it has no
+// server or its server is idle outside a transaction.
+func (c *Client) Drain(e *pgwire.Error) {
+	c.draining.Store(e)
+	s := c.server.Load()
+	if s == nil {
+		c.Kill(e)
+		return
+	}
+	s.mu.Lock()
+	idle := s.client != c || (s.pending == 0 && !s.unsynced && s.tx == pgwire.TxIdle)
+	s.mu.Unlock()
+	if idle {
+		c.Kill(e)
+	}
+}
+
+// betweenTransactions is called by the pump when the client's server
+// reports it idle outside a transaction with nothing outstanding.
+func (c *Client) betweenTransactions() {
+	if e := c.draining.Load(); e != nil {
+		c.Kill(e)
+	}
+}
+
+// serverFailed is called by the pump of c's server when the connection is
+// lost; the pump no longer writes to c.
+func (c *Client) serverFailed(s *Server, err error) {
+	c.Kill(&pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeConnectionFailure,
+		Message: "remote server read/write error " + s.ID,
+		Detail:  errText(err)})
+}
+
+// Cancel forwards a client's cancel request to the server running its query.
+func (c *Client) Cancel() {
+	if s := c.server.Load(); s != nil {
+		s.cancel(c)
+	}
+}
+
+// Attached reports whether the client has a server now.
+func (c *Client) Attached() bool { return c.server.Load() != nil }
+
+// noteParam records a ParameterStatus seen while attached (pump, under the
+// server's lock).
+func (c *Client) noteParam(name, value string) {
+	c.paramsMu.Lock()
+	c.params.Set(name, value, c.defaults)
+	c.paramsMu.Unlock()
+}
+
+func (c *Client) paramsSnapshot() Params {
+	c.paramsMu.Lock()
+	defer c.paramsMu.Unlock()
+	return c.params.Clone()
+}

@@ -1,0 +1,56 @@
+// Package relay moves bytes between an attached client and server: the hot
+// path of the pooler. It also keeps each client's session view (its session
+// parameters) and each server's cleanliness (transaction state, pending
+// replies, reset).
+//
+// Two goroutines touch an attached pair:
+//   - the client's goroutine (Client.Run) reads the client, attaches a server
+//     when a request needs one, and writes requests to the server;
+//   - the server's pump (one goroutine per server for its whole life) reads
+//     the server, forwards replies to the attached client, and detaches when
+//     the pool mode says the server may go back.
+//
+// A pump always reads its server, so a peer blocked writing is always
+// drained, an idle pooled server that dies or talks is noticed at once, and
+// a transaction costs two wake-ups: one for the client's request, one for the
+// server's reply.
+package relay
+
+import (
+	"time"
+
+	"github.com/odyssey-go/odyssey/internal/config"
+)
+
+// Policy is what the relay needs from a rule. A route builds one per rule
+// snapshot; servers keep the one they were created with.
+type Policy struct {
+	Mode config.PoolMode
+	// ResetQuery is sent before a server goes back to the pool ("" = none):
+	// DISCARD ALL, the smart discard list, or pool_discard_query.
+	ResetQuery string
+	// ResetClearsParams says ResetQuery restores every session parameter to
+	// its default (DISCARD ALL / RESET ALL do); otherwise the pooler no
+	// longer knows the server's parameters after it and resets them all at
+	// the next attach.
+	ResetClearsParams bool
+	Rollback          bool          // pool_rollback
+	Cancel            bool          // pool_cancel
+	ResetTimeout      time.Duration // pool_reset_timeout_ms
+	CancelTimeout     time.Duration // cancel_timeout_ms
+	AttachCheck       bool          // pool_attach_check
+	LogQuery          bool          // log_query (global or rule)
+}
+
+// detaches reports whether a server may leave a client after a reply that
+// leaves no request outstanding, given the transaction status.
+func (p *Policy) detaches(tx byte) bool {
+	switch p.Mode {
+	case config.PoolTransaction:
+		return tx == 'I'
+	case config.PoolStatement:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,544 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/odyssey-go/odyssey/internal/backend"
+	"github.com/odyssey-go/odyssey/internal/pgwire"
+)
+
+// Home is where a server belongs: its route's pool. The router implements it.
+type Home interface {
+	// Release takes back a clean server; false means the pool does not
+	// want it (closed or shrunk) and the server must be closed.
+	Release(s *Server) bool
+	// Discard frees the slot of a server that was owned and is now closed.
+	Discard(s *Server)
+	// Remove takes an idle server out of the pool; false means someone
+	// else owns it right now.
+	Remove(s *Server) bool
+}
+
+// serverState says who owns a server.
+type serverState int
+
+const (
+	stateIdle     serverState = iota // the pool (or an acquirer that has not attached it yet)
+	stateAttached                    // a client
+	stateReset                       // its pump: replies outstanding or reset running
+	stateClosed                      // nobody; the connection is closed
+)
+
+func (s serverState) String() string {
+	return [...]string{"idle", "active", "reset", "closed"}[s]
+}
+
+// serverBufSize is the pump's read buffer. 64 KiB lets a large result move
+// in few syscalls; servers are few, so it is owned for life.
+const serverBufSize = 64 << 10
+
+// wholeMax bounds the frames we wait to see whole before inspecting them.
+const wholeMax = 16 << 10
+
+// serverInspect are the server frames the pump looks inside.
+var serverInspect = pgwire.NewTypeSet(
+	pgwire.MsgReadyForQuery, pgwire.MsgParameterStatus, pgwire.MsgErrorResponse,
+	pgwire.MsgCopyInResponse, pgwire.MsgCopyOutResponse, pgwire.MsgCopyBothResponse,
+)
+
+// Server is one server connection with its pump.
+type Server struct {
+	ID       string
+	Conn     *backend.Conn
+	Created  time.Time
+	home     Home
+	policy   *Policy
+	defaults Params // the route's parameter defaults (immutable)
+	log      *slog.Logger
+
+	// Owned by the pump goroutine.
+	buf    []byte
+	w      int
+	walker pgwire.Walker
+
+	mu            sync.Mutex
+	state         serverState
+	client        *Client
+	pending       int  // requests sent whose ReadyForQuery has not arrived, ours included
+	hidden        int  // how many of the oldest pending requests are ours (deploy, reset)
+	unsynced      bool // extended-protocol messages sent since the last Sync
+	tx            byte // status of the last ReadyForQuery
+	copyMode      bool // between a CopyIn/Out response and its ReadyForQuery
+	resetSent     bool // the reset queries of this reset are on their way
+	params        Params
+	paramsUnknown bool // a custom reset query ran: reset all at next attach
+	lastUsed      time.Time
+	broken        error // a reason not to reuse this server
+}
+
+// NewServer wraps a logged-in connection and starts its pump. The server
+// starts owned by the caller (state idle, outside the pool): the caller
+// attaches it or hands it to the pool with Home.Release.
+func NewServer(id string, conn *backend.Conn, home Home, policy *Policy, defaults Params, log *slog.Logger) *Server {
+	s := &Server{
+		ID:       id,
+		Conn:     conn,
+		Created:  time.Now(),
+		home:     home,
+		policy:   policy,
+		defaults: defaults,
+		log:      log,
+		buf:      make([]byte, serverBufSize),
+		tx:       pgwire.TxIdle,
+		lastUsed: time.Now(),
+	}
+	go s.pump()
+	return s
+}
+
+// State returns the server's state for the console.
+func (s *Server) State() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.String()
+}
+
+// LastUsed is when the server last went back to the pool.
+func (s *Server) LastUsed() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastUsed
+}
+
+// pump reads the server for as long as the connection lives.
+func (s *Server) pump() {
+	for {
+		n, err := s.Conn.Read(s.buf[s.w:])
+		if n > 0 {
+			s.w += n
+			if perr := s.process(); perr != nil {
+				err = perr
+			}
+		}
+		if err != nil {
+			s.fail(err)
+			return
+		}
+	}
+}
+
+// process walks what the pump has read, updates the server's state,
+// forwards the visible part to the attached client, and detaches or
+// finishes a reset when the replies say so.
+func (s *Server) process() error {
+	b := s.buf[:s.w]
+	r, visible := 0, 0
+	s.mu.Lock()
+	c := s.client
+	for {
+		p, err := s.walker.Next(b[r:], serverInspect, wholeMax)
+		if err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		if p.N == 0 {
+			break
+		}
+		if p.Head && p.Whole {
+			s.inspect(b[r:r+p.N], c)
+			if p.Type == pgwire.MsgReadyForQuery && s.hidden > 0 {
+				s.hidden--
+				visible = r + p.N
+			}
+		}
+		r += p.N
+	}
+	if s.hidden > 0 {
+		visible = r // our own replies are not finished: show nothing
+	}
+	settled := s.pending == 0 && !s.unsynced
+	state := s.state
+	s.mu.Unlock()
+
+	if c != nil && r > visible {
+		// Bytes after r (a partial header, or a frame we wait to see
+		// whole) are not forwarded yet, so only a forwarded partial body
+		// leaves the client's stream in the middle of a frame.
+		c.writeFromServer(b[visible:r], s.walker.Continuing())
+	}
+	s.w = copy(s.buf, b[r:])
+
+	if settled {
+		switch state {
+		case stateAttached:
+			s.settle(c)
+		case stateReset:
+			s.continueReset()
+		}
+	}
+	return nil
+}
+
+// inspect updates state from one whole frame. Called with s.mu held.
+func (s *Server) inspect(f []byte, c *Client) {
+	switch f[0] {
+	case pgwire.MsgReadyForQuery:
+		if s.pending > 0 {
+			s.pending--
+		}
+		s.tx = pgwire.ReadyStatus(f)
+		s.copyMode = false
+	case pgwire.MsgParameterStatus:
+		name, value, ok := pgwire.ParseParameterStatus(f)
+		if !ok {
+			return
+		}
+		if name, ok = CanonicalParam(name); !ok {
+			return
+		}
+		s.params.Set(name, value, s.defaults)
+		if c != nil {
+			c.noteParam(name, value)
+		}
+	case pgwire.MsgErrorResponse:
+		if s.hidden > 0 {
+			e := pgwire.ParseError(f)
+			s.log.Warn("server error during deploy or reset", "server", s.ID, "sqlstate", e.Code, "message", e.Message)
+			// A failed deploy leaves the parameters unknown.
+			s.paramsUnknown = true
+		}
+	case pgwire.MsgCopyInResponse, pgwire.MsgCopyOutResponse, pgwire.MsgCopyBothResponse:
+		s.copyMode = true
+	}
+}
+
+// settle runs after a reply leaves nothing outstanding on an attached
+// server: detach when the pool mode allows, and drop clients that are being
+// drained (shutdown, pause) once they are between transactions.
+func (s *Server) settle(c *Client) {
+	s.mu.Lock()
+	if s.client != c || s.state != stateAttached || s.pending != 0 || s.unsynced {
+		s.mu.Unlock() // the client sent more meanwhile: keep going
+		return
+	}
+	tx := s.tx
+	if !s.policy.detaches(tx) {
+		s.mu.Unlock()
+		if tx == pgwire.TxIdle {
+			c.betweenTransactions()
+		}
+		return
+	}
+	s.detachLocked(c)
+	s.mu.Unlock()
+	if tx != pgwire.TxIdle {
+		// Statement pooling cannot carry a transaction to the next statement.
+		c.Kill(&pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeFeatureNotSupported,
+			Message: "transaction blocks are not allowed in statement pooling mode",
+			Hint:    "Use a transaction pool for multi-statement transactions."})
+	} else {
+		c.betweenTransactions()
+	}
+	s.continueReset()
+}
+
+// detachLocked unbinds c. Called with s.mu held; the server is then owned
+// by its pump until the reset finishes.
+func (s *Server) detachLocked(c *Client) {
+	s.client = nil
+	s.state = stateReset
+	s.resetSent = false
+	c.server.CompareAndSwap(s, nil)
+}
+
+// continueReset moves a detached server towards the pool: wait for
+// outstanding replies, send the reset queries, then release. Runs on the
+// pump, or on the client's goroutine when it leaves with nothing
+// outstanding.
+func (s *Server) continueReset() {
+	s.mu.Lock()
+	if s.state != stateReset || s.pending != 0 || s.unsynced {
+		s.mu.Unlock()
+		return
+	}
+	if s.resetSent || s.broken != nil {
+		s.mu.Unlock()
+		s.finishReset()
+		return
+	}
+	var queries []byte
+	if s.tx != pgwire.TxIdle {
+		if !s.policy.Rollback {
+			s.broken = errors.New("left inside a transaction and pool_rollback is off")
+			s.mu.Unlock()
+			s.finishReset()
+			return
+		}
+		queries = pgwire.AppendQuery(queries, "ROLLBACK")
+		s.pending++
+		s.hidden++
+	}
+	if q := s.policy.ResetQuery; q != "" {
+		queries = pgwire.AppendQuery(queries, q)
+		s.pending++
+		s.hidden++
+		if s.policy.ResetClearsParams {
+			s.params = nil
+		} else {
+			s.paramsUnknown = true
+		}
+	}
+	if len(queries) == 0 {
+		s.mu.Unlock()
+		s.finishReset()
+		return
+	}
+	s.resetSent = true
+	s.mu.Unlock()
+	if s.policy.ResetTimeout > 0 {
+		s.Conn.SetReadDeadline(time.Now().Add(s.policy.ResetTimeout))
+	}
+	if _, err := s.Conn.Write(queries); err != nil {
+		s.Conn.Close() // the pump sees the error and cleans up
+	}
+}
+
+// finishReset returns a reset server to the pool, or closes it if it is
+// not clean.
+func (s *Server) finishReset() {
+	s.mu.Lock()
+	if s.state != stateReset {
+		s.mu.Unlock()
+		return
+	}
+	clean := s.broken == nil && s.tx == pgwire.TxIdle && !s.copyMode && s.pending == 0
+	if !clean {
+		reason := s.broken
+		if reason == nil {
+			reason = fmt.Errorf("not clean after reset (status %q)", s.tx)
+		}
+		s.state = stateClosed
+		s.mu.Unlock()
+		s.log.Info("closing server", "server", s.ID, "reason", reason.Error())
+		s.close()
+		s.home.Discard(s)
+		return
+	}
+	s.state = stateIdle
+	s.lastUsed = time.Now()
+	s.mu.Unlock()
+	if s.policy.ResetTimeout > 0 {
+		s.Conn.SetReadDeadline(time.Time{})
+	}
+	if !s.home.Release(s) {
+		s.mu.Lock()
+		s.state = stateClosed
+		s.mu.Unlock()
+		s.close()
+	}
+}
+
+// fail handles the end of the connection (read error, EOF, protocol
+// error, reset timeout) seen by the pump.
+func (s *Server) fail(err error) {
+	s.mu.Lock()
+	prev := s.state
+	c := s.client
+	s.state = stateClosed
+	s.client = nil
+	if c != nil {
+		c.server.CompareAndSwap(s, nil)
+	}
+	s.mu.Unlock()
+	s.Conn.Close()
+	switch prev {
+	case stateClosed:
+		return // closed on purpose by its owner, who did the accounting
+	case stateIdle:
+		s.log.Info("idle server closed", "server", s.ID, "reason", errText(err))
+		s.home.Remove(s) // false: an acquirer holds it and will notice
+	default:
+		s.log.Warn("server connection lost", "server", s.ID, "state", prev.String(), "reason", errText(err))
+		s.home.Discard(s)
+	}
+	if c != nil {
+		c.serverFailed(s, err)
+	}
+}
+
+func errText(err error) string {
+	if errors.Is(err, syscall.ECONNRESET) {
+		return "connection reset by server"
+	}
+	return err.Error()
+}
+
+// Close closes a server its caller owns (expiry, shutdown, a suspect
+// server found at attach). The caller does the pool accounting.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.state = stateClosed
+	s.mu.Unlock()
+	s.close()
+}
+
+// close says goodbye to PostgreSQL and closes the connection.
+func (s *Server) close() {
+	s.Conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	s.Conn.Write(pgwire.AppendTerminate(nil))
+	s.Conn.Close()
+}
+
+// Usable reports, for an idle server just taken from the pool, whether it
+// can be attached: not closed, and (with pool_attach_check) nothing unread
+// on its socket. Unread data on an idle server means PostgreSQL said
+// something unprompted, most often a FATAL before closing.
+func (s *Server) Usable() bool {
+	s.mu.Lock()
+	ok := s.state == stateIdle
+	s.mu.Unlock()
+	if !ok || !s.policy.AttachCheck {
+		return ok
+	}
+	return !s.peekReadable()
+}
+
+// peekReadable checks without blocking whether the socket has data or EOF.
+// It does not disturb the pump blocked in Read: MSG_PEEK consumes nothing.
+func (s *Server) peekReadable() bool {
+	sc, ok := s.Conn.Conn.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	readable := false
+	raw.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		readable = err == nil || n > 0 || (err != syscall.EAGAIN && err != syscall.EINTR)
+	})
+	return readable
+}
+
+// attach binds c to an idle server the caller acquired. deploy says
+// whether the caller sends a deploy query ahead of the request (one hidden
+// reply). It fails if the server died since it was acquired.
+func (s *Server) attach(c *Client, deploy bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateIdle {
+		return false
+	}
+	s.state = stateAttached
+	s.client = c
+	if deploy {
+		s.pending++
+		s.hidden++
+	}
+	c.server.Store(s)
+	return true
+}
+
+// send accounts for requests the attached client is about to write and
+// reports whether c is still the server's client. Requests are counted
+// before they are written so the pump can never detach between the write
+// and the count.
+func (s *Server) send(c *Client, requests int, sync syncChange) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client != c {
+		return false
+	}
+	s.pending += requests
+	switch sync {
+	case syncOpened:
+		s.unsynced = true
+	case syncClosed:
+		s.unsynced = false
+	}
+	return true
+}
+
+// orphan runs when the attached client leaves: the server finishes what it
+// was doing (cancelled if pool_cancel), is reset and goes back, or is
+// closed when it cannot be made clean.
+func (s *Server) orphan(c *Client) {
+	s.mu.Lock()
+	if s.client != c {
+		s.mu.Unlock()
+		return
+	}
+	s.detachLocked(c)
+	switch {
+	case s.unsynced:
+		// An unfinished extended-protocol batch: finishing it would run
+		// the client's half-sent statements. Close instead.
+		s.broken = errors.New("client left in the middle of an extended-protocol batch")
+	case s.copyMode:
+		s.broken = errors.New("client left during COPY")
+	case s.pending > s.hidden && !s.policy.Cancel:
+		s.broken = errors.New("client left with a query running and pool_cancel is off")
+	}
+	running := s.pending > s.hidden && s.broken == nil
+	s.mu.Unlock()
+	if running {
+		if s.policy.ResetTimeout > 0 {
+			s.Conn.SetReadDeadline(time.Now().Add(s.policy.ResetTimeout + s.policy.CancelTimeout))
+		}
+		if err := backend.Cancel(context.Background(), s.Conn.Endpoint, s.Conn.PID, s.Conn.Secret, s.policy.CancelTimeout); err != nil {
+			s.log.Warn("cancel of abandoned query failed", "server", s.ID, "error", err)
+		}
+		return // the pump drains the replies and continues the reset
+	}
+	s.continueReset()
+}
+
+// cancel sends PostgreSQL a cancel for the query this server runs for c.
+// It holds the server's lock while doing so: the server cannot be detached
+// and handed to another client while the cancel is in flight, so a late
+// cancel never hits the wrong query.
+func (s *Server) cancel(c *Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client != c || s.pending == 0 {
+		return
+	}
+	if err := backend.Cancel(context.Background(), s.Conn.Endpoint, s.Conn.PID, s.Conn.Secret, s.policy.CancelTimeout); err != nil {
+		s.log.Warn("cancel failed", "server", s.ID, "client", c.ID, "error", err)
+	}
+}
+
+// paramsSnapshot returns what the server's session parameters are, and
+// whether they are unknown.
+func (s *Server) paramsSnapshot() (Params, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.params.Clone(), s.paramsUnknown
+}
+
+// deployed records that the server now has the client's parameters.
+func (s *Server) deployed(p Params) {
+	s.mu.Lock()
+	s.params = p
+	s.paramsUnknown = false
+	s.mu.Unlock()
+}
+
+// syncChange is how a run of client messages changes the extended-protocol
+// batch state.
+type syncChange int
+
+const (
+	syncSame   syncChange = iota // no extended messages, no Sync
+	syncOpened                   // ends with extended messages not followed by Sync
+	syncClosed                   // ends with a Sync
+)

@@ -1,0 +1,346 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/odyssey-go/odyssey/internal/auth"
+	"github.com/odyssey-go/odyssey/internal/backend"
+	"github.com/odyssey-go/odyssey/internal/config"
+	"github.com/odyssey-go/odyssey/internal/pgwire"
+	"github.com/odyssey-go/odyssey/internal/pool"
+	"github.com/odyssey-go/odyssey/internal/relay"
+)
+
+// smartDiscard is Odyssey's pool_smart_discard: DISCARD ALL minus
+// DEALLOCATE ALL, so prepared statements survive the reset.
+const smartDiscard = "SET SESSION AUTHORIZATION DEFAULT;RESET ALL;CLOSE ALL;UNLISTEN *;" +
+	"SELECT pg_advisory_unlock_all();DISCARD PLANS;DISCARD SEQUENCES;DISCARD TEMP;"
+
+// Route is the live object for one rule and (database, user) pair: its
+// server pool and the session defaults its servers report.
+type Route struct {
+	router *Router
+	Rule   *config.Rule
+	// DB and User are what clients asked for; BackendDB and BackendUser
+	// what the servers log in as (storage_db, storage_user).
+	DB, User               string
+	BackendDB, BackendUser string
+	Policy                 *relay.Policy
+	pool                   *pool.Pool[*relay.Server]
+	log                    *slog.Logger
+
+	clients int // guarded by router.mu
+
+	mu          sync.Mutex
+	greeting    []pgwire.Param // ParameterStatus of the first login, in order
+	defaults    relay.Params   // the tracked subset of greeting
+	passthrough string         // the client's password, for password_passthrough
+}
+
+func newRoute(r *Router, rule *config.Rule, db, user string) *Route {
+	rt := &Route{
+		router:      r,
+		Rule:        rule,
+		DB:          db,
+		User:        user,
+		BackendDB:   db,
+		BackendUser: user,
+		Policy:      policyFor(r.cfg, rule),
+		pool:        pool.New[*relay.Server](rule.PoolSize),
+	}
+	if rule.StorageDB != "" {
+		rt.BackendDB = rule.StorageDB
+	}
+	if rule.StorageUser != "" {
+		rt.BackendUser = rule.StorageUser
+	}
+	rt.log = r.log.With("route", ruleName(db, user))
+	return rt
+}
+
+func policyFor(cfg *config.Config, rule *config.Rule) *relay.Policy {
+	p := &relay.Policy{
+		Mode:          rule.Pool,
+		Rollback:      rule.PoolRollback,
+		Cancel:        rule.PoolCancel,
+		ResetTimeout:  time.Duration(rule.PoolResetTimeoutMs) * time.Millisecond,
+		CancelTimeout: time.Duration(cfg.CancelTimeoutMs) * time.Millisecond,
+		AttachCheck:   rule.PoolAttachCheck,
+		LogQuery:      cfg.LogQuery || rule.LogQuery,
+	}
+	switch {
+	case rule.PoolDiscardQuery != "":
+		p.ResetQuery = rule.PoolDiscardQuery
+	case rule.PoolSmartDiscard:
+		p.ResetQuery, p.ResetClearsParams = smartDiscard, true
+	case rule.PoolDiscard:
+		p.ResetQuery, p.ResetClearsParams = "DISCARD ALL", true
+	}
+	return p
+}
+
+// Name is "db.user" as clients see it.
+func (rt *Route) Name() string { return ruleName(rt.DB, rt.User) }
+
+// SetPassthroughPassword remembers the password a client authenticated
+// with, for logging in to PostgreSQL with password_passthrough.
+func (rt *Route) SetPassthroughPassword(pw string) {
+	rt.mu.Lock()
+	rt.passthrough = pw
+	rt.mu.Unlock()
+}
+
+// Greeting returns the ParameterStatus values to send a new client and the
+// tracked defaults. The first call logs in a server to learn them (and
+// leaves it in the pool), as Odyssey does.
+func (rt *Route) Greeting(ctx context.Context) ([]pgwire.Param, relay.Params, error) {
+	rt.mu.Lock()
+	g, d := rt.greeting, rt.defaults
+	rt.mu.Unlock()
+	if g != nil {
+		return g, d, nil
+	}
+	s, err := rt.Acquire(ctx, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	rt.Release(s)
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.greeting, rt.defaults, nil
+}
+
+// Acquire implements relay.Attacher: an idle server from the pool, a new
+// one when the pool has room, or a wait up to pool_timeout.
+func (rt *Route) Acquire(ctx context.Context, _ *relay.Client) (*relay.Server, error) {
+	timeout := time.Duration(rt.Rule.PoolTimeout) * time.Millisecond
+	lifetime := time.Duration(rt.Rule.ServerLifetime) * time.Second
+	for {
+		s, dial, err := rt.pool.Acquire(ctx, timeout)
+		switch {
+		case errors.Is(err, pool.ErrTimeout):
+			return nil, pgwire.Fatal(pgwire.CodeTooManyConnections, fmt.Sprintf(
+				"too many active clients for user (pool_size for user %s reached %d)", rt.Name(), rt.Rule.PoolSize))
+		case errors.Is(err, pool.ErrClosed):
+			return nil, pgwire.Fatal(pgwire.CodeAdminShutdown, "odyssey is shutting down")
+		case err != nil:
+			return nil, err
+		case dial:
+			s, err := rt.dial(ctx)
+			if err != nil {
+				rt.pool.Discard()
+				return nil, err
+			}
+			return s, nil
+		}
+		if lifetime > 0 && time.Since(s.Created) > lifetime || !s.Usable() {
+			s.Close()
+			rt.pool.Discard()
+			continue
+		}
+		return s, nil
+	}
+}
+
+// Release implements relay.Home.
+func (rt *Route) Release(s *relay.Server) bool { return rt.pool.Release(s) }
+
+// Discard implements relay.Home.
+func (rt *Route) Discard(*relay.Server) { rt.pool.Discard() }
+
+// Remove implements relay.Home.
+func (rt *Route) Remove(s *relay.Server) bool { return rt.pool.Remove(s) }
+
+// dial logs in a new server for the route. The slot is already reserved.
+func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
+	cfg := rt.router.cfg
+	opts := backend.Options{
+		Database:      rt.BackendDB,
+		Credentials:   rt.credentials(),
+		StartupParams: startupParams(rt.Rule.BackendStartupOptions),
+		Timeout:       time.Duration(cfg.BackendConnectTimeoutMs) * time.Millisecond,
+		KeepAlive:     keepAlive(cfg),
+	}
+	var lastErr error
+	for _, ep := range endpoints(cfg, rt.Rule.Storage) {
+		opts.Endpoint = ep
+		conn, err := backend.Dial(ctx, opts)
+		if err != nil {
+			lastErr = err
+			var pe *pgwire.Error
+			if errors.As(err, &pe) {
+				break // PostgreSQL answered: another host would answer the same
+			}
+			continue
+		}
+		id := NewID('s')
+		defaults := rt.learnGreeting(conn.Params)
+		rt.log.Debug("server connected", "server", id, "addr", ep.Address, "pid", conn.PID)
+		return relay.NewServer(id, conn, rt, rt.Policy, defaults, rt.log), nil
+	}
+	rt.log.Warn("server connect failed", "error", lastErr)
+	return nil, connectError(rt, lastErr)
+}
+
+// connectError turns a dial failure into what the client is told.
+// PostgreSQL's own errors (bad password, unknown database) pass through
+// with their SQLSTATE, like a direct connection would show them.
+func connectError(rt *Route, err error) error {
+	var pe *pgwire.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	if err == nil {
+		err = errors.New("storage has no hosts")
+	}
+	return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeConnectionFailure,
+		Message: "failed to connect to remote server for " + rt.Name(), Detail: err.Error()}
+}
+
+// learnGreeting records the first login's ParameterStatus values and
+// returns the route's tracked defaults.
+func (rt *Route) learnGreeting(params []pgwire.Param) relay.Params {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.greeting == nil {
+		rt.greeting = append([]pgwire.Param(nil), params...)
+		var d relay.Params
+		for _, p := range params {
+			if name, ok := relay.CanonicalParam(p.Name); ok {
+				d.Set(name, p.Value, nil)
+			}
+		}
+		rt.defaults = d
+	}
+	return rt.defaults
+}
+
+// credentials picks what to answer PostgreSQL's password request with:
+// storage_password, then the client's own password with
+// password_passthrough, then the rule's password when it is usable.
+func (rt *Route) credentials() backend.Credentials {
+	c := backend.Credentials{User: rt.BackendUser}
+	rule := rt.Rule
+	if rule.StoragePassword != "" {
+		c.Password = rule.StoragePassword
+		return c
+	}
+	rt.mu.Lock()
+	pt := rt.passthrough
+	rt.mu.Unlock()
+	if rule.PasswordPassthrough && pt != "" {
+		c.Password = pt
+		return c
+	}
+	if rule.Password != "" {
+		if sec, err := auth.ParseSecret(rule.Password); err == nil {
+			switch sec.Kind {
+			case auth.SecretPlain:
+				c.Password = sec.Plain
+			case auth.SecretMD5:
+				c.MD5 = sec.MD5
+			}
+		}
+	}
+	return c
+}
+
+func startupParams(kvs []config.KV) []pgwire.Param {
+	out := make([]pgwire.Param, 0, len(kvs))
+	for _, kv := range kvs {
+		out = append(out, pgwire.Param{Name: kv.Key, Value: kv.Value})
+	}
+	return out
+}
+
+func keepAlive(cfg *config.Config) net.KeepAliveConfig {
+	if cfg.Keepalive <= 0 {
+		return net.KeepAliveConfig{Enable: false, Idle: -1}
+	}
+	return net.KeepAliveConfig{
+		Enable:   true,
+		Idle:     time.Duration(cfg.Keepalive) * time.Second,
+		Interval: time.Duration(cfg.KeepaliveKeepInterval) * time.Second,
+		Count:    cfg.KeepaliveProbes,
+	}
+}
+
+// endpoints lists where a storage's servers are: its hosts in order, or
+// the unix socket in unix_socket_dir when it names none.
+func endpoints(cfg *config.Config, st *config.Storage) []backend.Endpoint {
+	port := st.Port
+	if port == 0 {
+		port = 5432
+	}
+	if len(st.Hosts) == 0 {
+		return []backend.Endpoint{unixEndpoint(cfg.UnixSocketDir, port)}
+	}
+	out := make([]backend.Endpoint, 0, len(st.Hosts))
+	for _, h := range st.Hosts {
+		p := h.Port
+		if p == 0 {
+			p = port
+		}
+		if filepath.IsAbs(h.Host) {
+			out = append(out, unixEndpoint(h.Host, p))
+			continue
+		}
+		out = append(out, backend.Endpoint{Network: "tcp", Address: net.JoinHostPort(h.Host, strconv.Itoa(p))})
+	}
+	return out
+}
+
+func unixEndpoint(dir string, port int) backend.Endpoint {
+	return backend.Endpoint{Network: "unix", Address: filepath.Join(dir, ".s.PGSQL."+strconv.Itoa(port))}
+}
+
+// Stats returns the pool's counters.
+func (rt *Route) Stats() pool.Stats { return rt.pool.Stats() }
+
+// Clients returns how many clients are on the route.
+func (rt *Route) Clients() int {
+	rt.router.mu.Lock()
+	defer rt.router.mu.Unlock()
+	return rt.clients
+}
+
+// Maintain closes idle servers past pool_ttl or server_lifetime and tops
+// the pool up to min_pool_size. The instance calls it every second.
+func (rt *Route) Maintain(ctx context.Context, now time.Time) {
+	ttl := time.Duration(rt.Rule.PoolTTL) * time.Second
+	lifetime := time.Duration(rt.Rule.ServerLifetime) * time.Second
+	expired := rt.pool.TakeIdle(0, func(s *relay.Server) bool {
+		return (ttl > 0 && now.Sub(s.LastUsed()) >= ttl) || (lifetime > 0 && now.Sub(s.Created) >= lifetime)
+	})
+	for _, s := range expired {
+		rt.log.Debug("closing expired server", "server", s.ID)
+		s.Close()
+	}
+	for i := rt.pool.Stats().Total; i < rt.Rule.MinPoolSize; i++ {
+		if !rt.pool.ReserveSlot() {
+			break
+		}
+		s, err := rt.dial(ctx)
+		if err != nil {
+			rt.pool.Discard()
+			break
+		}
+		if !rt.pool.Release(s) {
+			s.Close()
+		}
+	}
+}
+
+func (rt *Route) close() {
+	for _, s := range rt.pool.Close() {
+		s.Close()
+	}
+}

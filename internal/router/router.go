@@ -1,0 +1,278 @@
+// Package router matches clients to rules, owns the routes (one server pool
+// per rule and backend database/user), enforces client limits, and finds the
+// client a cancel request is for.
+//
+// A Router is built from one config snapshot. Routes are created on first
+// use and live until shutdown.
+package router
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/odyssey-go/odyssey/internal/config"
+	"github.com/odyssey-go/odyssey/internal/pgwire"
+	"github.com/odyssey-go/odyssey/internal/relay"
+)
+
+// Router is the registry of routes and clients.
+type Router struct {
+	log *slog.Logger
+
+	cfg   *config.Config
+	rules []*config.Rule // in matching order
+
+	mu      sync.Mutex
+	routes  map[routeKey]*Route
+	clients map[uint64]*Client // by cancel key
+	total   int                // clients routed, for the global client_max
+	closed  bool
+}
+
+type routeKey struct {
+	rule     *config.Rule
+	db, user string
+}
+
+// New builds a router for cfg.
+func New(cfg *config.Config, log *slog.Logger) *Router {
+	return &Router{
+		log:     log,
+		cfg:     cfg,
+		rules:   sortRules(cfg.Rules, cfg.SequentialRouting),
+		routes:  make(map[routeKey]*Route),
+		clients: make(map[uint64]*Client),
+	}
+}
+
+// Config returns the snapshot the router was built from.
+func (r *Router) Config() *config.Config { return r.cfg }
+
+// sortRules orders rules for first-match: config order with
+// sequential_routing, else most specific first as Odyssey does (named
+// database, then named user, then address range, then connection type),
+// ties kept in config order.
+func sortRules(rules []*config.Rule, sequential bool) []*config.Rule {
+	out := slices.Clone(rules)
+	if sequential {
+		return out
+	}
+	slices.SortStableFunc(out, func(a, b *config.Rule) int {
+		return specificity(b) - specificity(a)
+	})
+	return out
+}
+
+func specificity(r *config.Rule) int {
+	n := 0
+	if !r.DBDefault {
+		n += 1000
+	}
+	if !r.UserDefault {
+		n += 100
+	}
+	if r.Address != nil {
+		n += 10
+	}
+	if r.ConnType != config.ConnAny {
+		n++
+	}
+	return n
+}
+
+// ConnInfo is what routing looks at besides the startup packet.
+type ConnInfo struct {
+	Addr netip.Addr // zero for unix sockets
+	TLS  bool
+}
+
+// Match returns the first rule for (db, user) from this connection, or nil.
+func (r *Router) Match(db, user string, ci ConnInfo) *config.Rule {
+	for _, rule := range r.rules {
+		if matches(rule, db, user, ci) {
+			return rule
+		}
+	}
+	return nil
+}
+
+// KnowsDatabase reports whether some rule could serve db for some user; a
+// client for such a database whose user has no rule gets a password
+// failure rather than "no route", so user names cannot be probed.
+func (r *Router) KnowsDatabase(db string, ci ConnInfo) bool {
+	for _, rule := range r.rules {
+		if (rule.DBDefault || rule.DB == db) && addrMatches(rule, ci) {
+			return true
+		}
+	}
+	return false
+}
+
+func matches(rule *config.Rule, db, user string, ci ConnInfo) bool {
+	if !rule.DBDefault && rule.DB != db {
+		return false
+	}
+	if !rule.UserDefault && rule.User != user {
+		return false
+	}
+	return addrMatches(rule, ci)
+}
+
+func addrMatches(rule *config.Rule, ci ConnInfo) bool {
+	local := !ci.Addr.IsValid()
+	if rule.Address != nil && (local || !rule.Address.Contains(ci.Addr.Unmap())) {
+		return false
+	}
+	switch rule.ConnType {
+	case config.ConnLocal:
+		return local
+	case config.ConnHost:
+		return !local
+	case config.ConnHostSSL:
+		return !local && ci.TLS
+	case config.ConnHostNoSSL:
+		return !local && !ci.TLS
+	}
+	return true
+}
+
+// Attach registers a client on the route of rule for (db, user), creating
+// the route on first use, and enforces client_max (global and per rule).
+// The caller must call Detach when the client leaves.
+func (r *Router) Attach(rule *config.Rule, db, user string) (*Route, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, pgwire.Fatal(pgwire.CodeAdminShutdown, "odyssey is shutting down")
+	}
+	if max := r.cfg.ClientMax; max >= 0 && r.total >= max {
+		return nil, pgwire.Fatal(pgwire.CodeTooManyConnections,
+			fmt.Sprintf("too many tcp connections (global client_max %d)", max))
+	}
+	key := routeKey{rule: rule, db: db, user: user}
+	route := r.routes[key]
+	if route == nil {
+		route = newRoute(r, rule, db, user)
+		r.routes[key] = route
+	}
+	if max := rule.ClientMax; max >= 0 && route.clients >= max {
+		return nil, pgwire.Fatal(pgwire.CodeTooManyConnections,
+			fmt.Sprintf("too many client tcp connections (client_max for user %s.%s reached %d)", db, user, max))
+	}
+	route.clients++
+	r.total++
+	return route, nil
+}
+
+// Detach undoes Attach.
+func (r *Router) Detach(route *Route) {
+	r.mu.Lock()
+	route.clients--
+	r.total--
+	r.mu.Unlock()
+}
+
+// Client is a registered client in its main phase.
+type Client struct {
+	*relay.Client
+	Route *Route
+	Key   uint64 // our BackendKeyData: process id << 32 | secret
+}
+
+// Register makes c reachable by cancel requests and returns its key, a
+// crypto-random pair so that nobody can cancel another client's query by
+// guessing.
+func (r *Router) Register(c *relay.Client, route *Route) *Client {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		var b [8]byte
+		rand.Read(b[:])
+		key := binary.BigEndian.Uint64(b[:])
+		if _, taken := r.clients[key]; taken || key == 0 {
+			continue
+		}
+		rc := &Client{Client: c, Route: route, Key: key}
+		r.clients[key] = rc
+		return rc
+	}
+}
+
+// Unregister removes a client registered with Register.
+func (r *Router) Unregister(c *Client) {
+	r.mu.Lock()
+	delete(r.clients, c.Key)
+	r.mu.Unlock()
+}
+
+// Cancel forwards a cancel request carrying one of our keys to the server
+// attached to that client now. Anything else is ignored, as PostgreSQL does.
+func (r *Router) Cancel(pid uint32, secret []byte) {
+	if len(secret) != 4 {
+		return
+	}
+	key := uint64(pid)<<32 | uint64(binary.BigEndian.Uint32(secret))
+	r.mu.Lock()
+	c := r.clients[key]
+	r.mu.Unlock()
+	if c != nil {
+		c.Cancel()
+	}
+}
+
+// Clients returns the registered clients.
+func (r *Router) Clients() []*Client {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Client, 0, len(r.clients))
+	for _, c := range r.clients {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Routes returns the live routes.
+func (r *Router) Routes() []*Route {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Route, 0, len(r.routes))
+	for _, rt := range r.routes {
+		out = append(out, rt)
+	}
+	return out
+}
+
+// Close refuses new clients and closes every pool: idle servers are closed
+// now, busy ones when they come back.
+func (r *Router) Close() {
+	r.mu.Lock()
+	r.closed = true
+	routes := make([]*Route, 0, len(r.routes))
+	for _, rt := range r.routes {
+		routes = append(routes, rt)
+	}
+	r.mu.Unlock()
+	for _, rt := range routes {
+		rt.close()
+	}
+}
+
+// NewID returns an id of prefix + 12 random hex digits ("c..." clients,
+// "s..." servers), as Odyssey prints them.
+func NewID(prefix byte) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return string(prefix) + hex.EncodeToString(b[:])
+}
+
+// ruleName is "db.user" for messages.
+func ruleName(db, user string) string {
+	return strings.Join([]string{db, user}, ".")
+}
