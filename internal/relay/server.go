@@ -488,8 +488,15 @@ func (s *Server) orphan(c *Client) {
 	case s.pending > s.hidden && !s.policy.Cancel:
 		s.broken = errors.New("client left with a query running and pool_cancel is off")
 	}
-	running := s.pending > s.hidden && s.broken == nil
+	broken := s.broken
+	running := s.pending > s.hidden && broken == nil
 	s.mu.Unlock()
+	if broken != nil {
+		// The pump sees the closed connection and does the accounting.
+		s.log.Info("closing server", "server", s.ID, "reason", broken.Error())
+		s.close()
+		return
+	}
 	if running {
 		if s.policy.ResetTimeout > 0 {
 			s.Conn.SetReadDeadline(time.Now().Add(s.policy.ResetTimeout + s.policy.CancelTimeout))

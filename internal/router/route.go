@@ -43,6 +43,7 @@ type Route struct {
 	greeting    []pgwire.Param // ParameterStatus of the first login, in order
 	defaults    relay.Params   // the tracked subset of greeting
 	passthrough string         // the client's password, for password_passthrough
+	servers     map[*relay.Server]struct{}
 }
 
 func newRoute(r *Router, rule *config.Rule, db, user string) *Route {
@@ -55,6 +56,7 @@ func newRoute(r *Router, rule *config.Rule, db, user string) *Route {
 		BackendUser: user,
 		Policy:      policyFor(r.cfg, rule),
 		pool:        pool.New[*relay.Server](rule.PoolSize),
+		servers:     make(map[*relay.Server]struct{}),
 	}
 	if rule.StorageDB != "" {
 		rt.BackendDB = rule.StorageDB
@@ -112,7 +114,9 @@ func (rt *Route) Greeting(ctx context.Context) ([]pgwire.Param, relay.Params, er
 	if err != nil {
 		return nil, nil, err
 	}
-	rt.Release(s)
+	if !rt.Release(s) {
+		s.Close()
+	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	return rt.greeting, rt.defaults, nil
@@ -143,7 +147,7 @@ func (rt *Route) Acquire(ctx context.Context, _ *relay.Client) (*relay.Server, e
 		}
 		if lifetime > 0 && time.Since(s.Created) > lifetime || !s.Usable() {
 			s.Close()
-			rt.pool.Discard()
+			rt.Discard(s)
 			continue
 		}
 		return s, nil
@@ -151,13 +155,46 @@ func (rt *Route) Acquire(ctx context.Context, _ *relay.Client) (*relay.Server, e
 }
 
 // Release implements relay.Home.
-func (rt *Route) Release(s *relay.Server) bool { return rt.pool.Release(s) }
+func (rt *Route) Release(s *relay.Server) bool {
+	if rt.pool.Release(s) {
+		return true
+	}
+	rt.forget(s)
+	return false
+}
 
 // Discard implements relay.Home.
-func (rt *Route) Discard(*relay.Server) { rt.pool.Discard() }
+func (rt *Route) Discard(s *relay.Server) {
+	rt.forget(s)
+	rt.pool.Discard()
+}
 
 // Remove implements relay.Home.
-func (rt *Route) Remove(s *relay.Server) bool { return rt.pool.Remove(s) }
+func (rt *Route) Remove(s *relay.Server) bool {
+	if rt.pool.Remove(s) {
+		rt.forget(s)
+		return true
+	}
+	return false
+}
+
+// forget drops a closed server from the route's registry.
+func (rt *Route) forget(s *relay.Server) {
+	rt.mu.Lock()
+	delete(rt.servers, s)
+	rt.mu.Unlock()
+}
+
+// Servers returns every open server of the route, idle or not.
+func (rt *Route) Servers() []*relay.Server {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	out := make([]*relay.Server, 0, len(rt.servers))
+	for s := range rt.servers {
+		out = append(out, s)
+	}
+	return out
+}
 
 // dial logs in a new server for the route. The slot is already reserved.
 func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
@@ -184,7 +221,11 @@ func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
 		id := NewID('s')
 		defaults := rt.learnGreeting(conn.Params)
 		rt.log.Debug("server connected", "server", id, "addr", ep.Address, "pid", conn.PID)
-		return relay.NewServer(id, conn, rt, rt.Policy, defaults, rt.log), nil
+		s := relay.NewServer(id, conn, rt, rt.Policy, defaults, rt.log)
+		rt.mu.Lock()
+		rt.servers[s] = struct{}{}
+		rt.mu.Unlock()
+		return s, nil
 	}
 	rt.log.Warn("server connect failed", "error", lastErr)
 	return nil, connectError(rt, lastErr)
@@ -322,6 +363,7 @@ func (rt *Route) Maintain(ctx context.Context, now time.Time) {
 	})
 	for _, s := range expired {
 		rt.log.Debug("closing expired server", "server", s.ID)
+		rt.forget(s)
 		s.Close()
 	}
 	for i := rt.pool.Stats().Total; i < rt.Rule.MinPoolSize; i++ {
@@ -333,7 +375,7 @@ func (rt *Route) Maintain(ctx context.Context, now time.Time) {
 			rt.pool.Discard()
 			break
 		}
-		if !rt.pool.Release(s) {
+		if !rt.Release(s) {
 			s.Close()
 		}
 	}
@@ -341,6 +383,7 @@ func (rt *Route) Maintain(ctx context.Context, now time.Time) {
 
 func (rt *Route) close() {
 	for _, s := range rt.pool.Close() {
+		rt.forget(s)
 		s.Close()
 	}
 }
