@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/odyssey-go/odyssey/internal/auth"
@@ -59,7 +60,7 @@ func (a *Authenticator) authenticate(s *session, rule *config.Rule, user string)
 	secret, err := auth.ParseSecret(rule.Password)
 	if err != nil {
 		s.log.Error("rule has no usable password", "rule", rule.Name(), "error", err)
-		return "", a.fake(s, user)
+		return "", a.fake(s, rule.Authentication, user)
 	}
 	switch rule.Authentication {
 	case config.AuthClearText:
@@ -87,10 +88,21 @@ func (a *Authenticator) authenticate(s *session, rule *config.Rule, user string)
 	return "", pgwire.Fatal(pgwire.CodeInvalidAuthorization, "unsupported authentication method "+rule.Authentication.String())
 }
 
-// fake runs a SCRAM exchange that can only fail, for users without a rule,
-// so that the answer is the same as for a wrong password.
-func (a *Authenticator) fake(s *session, user string) error {
-	return a.scram(s, auth.MockVerifier(a.mockKey, user), user, true)
+// fake runs an exchange of the given method that can only fail, for users
+// without a rule, so that the answer is the same as for a wrong password.
+func (a *Authenticator) fake(s *session, method config.AuthMethod, user string) error {
+	switch method {
+	case config.AuthClearText:
+		if _, err := a.cleartext(s); err != nil {
+			return err
+		}
+		return passwordFailed(user)
+	case config.AuthMD5:
+		// An md5 hash nobody can match: the check fails like a wrong password.
+		return a.md5(s, auth.Secret{Kind: auth.SecretMD5, MD5: "md5" + strings.Repeat("0", 32)}, user)
+	default:
+		return a.scram(s, auth.MockVerifier(a.mockKey, user), user, true)
+	}
 }
 
 func passwordFailed(user string) error {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/odyssey-go/odyssey/internal/config"
+	"github.com/odyssey-go/odyssey/internal/logging"
 	"github.com/odyssey-go/odyssey/internal/pgwire"
 	"github.com/odyssey-go/odyssey/internal/relay"
 	"github.com/odyssey-go/odyssey/internal/router"
@@ -197,12 +198,15 @@ func (s *session) login(ctx context.Context, st *pgwire.Startup) error {
 	ci := s.connInfo()
 	rule := rtr.Match(db, user, ci)
 	if rule == nil {
-		if rtr.KnowsDatabase(db, ci) {
+		if like := rtr.DatabaseRule(db, ci); like != nil {
 			// A user without a rule: fail exactly as a wrong password
 			// would, so that user names cannot be probed.
-			return s.f.Auth.fake(s, user)
+			return s.f.Auth.fake(s, like.Authentication, user)
 		}
 		return pgwire.Fatal(pgwire.CodeInvalidCatalogName, fmt.Sprintf("route for '%s.%s' is not found", db, user))
+	}
+	if rule.LogDebug {
+		s.log = logging.WithDebug(s.log)
 	}
 	if rule.Storage != nil && rule.Storage.Type == config.StorageLocal {
 		return pgwire.Fatal(pgwire.CodeFeatureNotSupported, "the admin console is not available yet")

@@ -4,6 +4,7 @@
 package logging
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,14 +41,43 @@ func Open(opts Options) (*slog.Logger, *Sink, error) {
 	if opts.Debug {
 		level = slog.LevelDebug
 	}
-	hopts := &slog.HandlerOptions{Level: level}
+	// The handler itself passes everything; levelFilter decides, so that a
+	// rule with log_debug can lower the level for its clients only.
+	hopts := &slog.HandlerOptions{Level: slog.LevelDebug}
 	var h slog.Handler
 	if opts.JSON {
 		h = slog.NewJSONHandler(s, hopts)
 	} else {
 		h = slog.NewTextHandler(s, hopts)
 	}
-	return slog.New(h), s, nil
+	return slog.New(&levelFilter{Handler: h, min: level}), s, nil
+}
+
+// levelFilter drops records below min.
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (f *levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.Handler.Enabled(ctx, l)
+}
+
+func (f *levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &levelFilter{Handler: f.Handler.WithAttrs(attrs), min: f.min}
+}
+
+func (f *levelFilter) WithGroup(name string) slog.Handler {
+	return &levelFilter{Handler: f.Handler.WithGroup(name), min: f.min}
+}
+
+// WithDebug returns a logger like l that also logs debug records (a rule's
+// log_debug). Loggers not made by Open are returned unchanged.
+func WithDebug(l *slog.Logger) *slog.Logger {
+	if f, ok := l.Handler().(*levelFilter); ok && f.min > slog.LevelDebug {
+		return slog.New(&levelFilter{Handler: f.Handler, min: slog.LevelDebug})
+	}
+	return l
 }
 
 // Write sends one record to every destination.

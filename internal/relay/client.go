@@ -1,11 +1,13 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,7 +38,7 @@ var bufPool = sync.Pool{New: func() any {
 // queries are logged.
 var (
 	clientInspect      = pgwire.NewTypeSet(pgwire.MsgTerminate)
-	clientInspectQuery = pgwire.NewTypeSet(pgwire.MsgTerminate, pgwire.MsgQuery)
+	clientInspectQuery = pgwire.NewTypeSet(pgwire.MsgTerminate, pgwire.MsgQuery, pgwire.MsgParse)
 )
 
 // errTerminate ends Run when the client says goodbye.
@@ -125,18 +127,66 @@ func NewClient(cfg ClientConfig) *Client {
 func (c *Client) Run() error {
 	defer c.cancel()
 	defer c.releaseBuf()
+	watch := c.policy.watchesIdle()
+	if watch {
+		c.armIdle(pgwire.TxIdle)
+	}
 	for {
 		n, err := c.read()
 		if n > 0 {
+			if watch {
+				c.conn.SetReadDeadline(time.Time{}) // active again
+			}
 			c.w += n
 			if ferr := c.forward(); ferr != nil {
 				err = ferr
 			}
 		}
 		if err != nil {
+			if watch && c.reason.Load() == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+				if c.idleExpired() {
+					continue // a deadline armed for a moment that has passed
+				}
+			}
 			return c.finish(err)
 		}
 	}
+}
+
+// armIdle starts the idle timer for a client that just became idle with
+// its server in transaction state tx (called by the pump, or when the
+// client detaches).
+func (c *Client) armIdle(tx byte) {
+	if d := c.policy.idleTimeout(tx); d > 0 {
+		c.conn.SetReadDeadline(time.Now().Add(d))
+	}
+}
+
+// idleExpired handles a read deadline with no kill reason: if the client
+// really is idle, it records why it is dropped and returns false; if it
+// is waiting for a reply (the deadline was armed just before it sent
+// more), it clears the deadline and returns true to keep reading.
+func (c *Client) idleExpired() bool {
+	tx, busy := byte(pgwire.TxIdle), false
+	if s := c.server.Load(); s != nil {
+		s.mu.Lock()
+		if s.client == c {
+			tx = s.tx
+			busy = s.pending > 0 || s.unsynced
+		}
+		s.mu.Unlock()
+	}
+	if busy {
+		c.conn.SetReadDeadline(time.Time{})
+		return true
+	}
+	msg := "Connection was dropped by Odyssey due to idle timeout"
+	if tx != pgwire.TxIdle {
+		msg = "Connection was dropped by Odyssey due to idle in transaction timeout"
+	}
+	c.reason.CompareAndSwap(nil, &pgwire.Error{Severity: pgwire.SeverityFatal,
+		Code: pgwire.CodeConnectionFailure, Message: msg})
+	return false
 }
 
 // forward walks the buffered client bytes and sends the complete runs to
@@ -167,7 +217,12 @@ walk:
 			case pgwire.MsgSync:
 				requests++
 				sync = syncClosed
-			case pgwire.MsgParse, pgwire.MsgBind, pgwire.MsgExecute,
+			case pgwire.MsgParse:
+				sync = syncOpened
+				if p.Whole && c.policy.LogQuery {
+					c.logParse(b[r : r+p.N])
+				}
+			case pgwire.MsgBind, pgwire.MsgExecute,
 				pgwire.MsgDescribe, pgwire.MsgClose, pgwire.MsgFlush:
 				sync = syncOpened
 			case pgwire.MsgCopyData, pgwire.MsgCopyDone, pgwire.MsgCopyFail, pgwire.MsgPassword:
@@ -198,7 +253,18 @@ func (c *Client) logQuery(frame []byte) {
 	if n := len(q); n > 0 && q[n-1] == 0 {
 		q = q[:n-1]
 	}
-	c.log.Info("query", "client", c.ID, "query", string(q))
+	c.log.Info("query", "query", string(q))
+}
+
+// logParse logs the statement name and text of a Parse message.
+func (c *Client) logParse(frame []byte) {
+	body := frame[pgwire.HeaderLen:]
+	name, rest, ok := bytes.Cut(body, []byte{0})
+	if !ok {
+		return
+	}
+	q, _, _ := bytes.Cut(rest, []byte{0})
+	c.log.Info("parse", "statement", string(name), "query", string(q))
 }
 
 // send writes a run of client messages to the attached server, attaching
@@ -233,15 +299,8 @@ func (c *Client) attach() (*Server, []byte, error) {
 			}
 			return nil, nil, err
 		}
-		want := c.paramsSnapshot()
-		have, unknown := s.paramsSnapshot()
-		q := deployQuery(have, want)
-		if unknown {
-			q = "RESET ALL;" + deployQuery(nil, want)
-		}
 		var deploy []byte
-		if q != "" {
-			s.deployed(want)
+		if q := c.deployFor(s); q != "" {
 			deploy = pgwire.AppendQuery(nil, q)
 		}
 		if s.attach(c, deploy != nil) {
@@ -253,6 +312,25 @@ func (c *Client) attach() (*Server, []byte, error) {
 			return nil, nil, pgwire.Fatal(pgwire.CodeConnectionFailure, "servers keep failing at attach")
 		}
 	}
+}
+
+// deployFor returns the query that gives s the client's session
+// parameters ("" when it has them already, or maintain_params is off) and
+// records that s will have them.
+func (c *Client) deployFor(s *Server) string {
+	if !c.policy.MaintainParams {
+		return ""
+	}
+	want := c.paramsSnapshot()
+	have, unknown := s.paramsSnapshot()
+	q := deployQuery(have, want)
+	if unknown {
+		q = "RESET ALL;" + deployQuery(nil, want)
+	}
+	if q != "" {
+		s.deployed(want)
+	}
+	return q
 }
 
 // writeServer writes (deploy +) run to s. A failed write closes the server;

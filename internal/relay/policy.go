@@ -40,7 +40,26 @@ type Policy struct {
 	CancelTimeout     time.Duration // cancel_timeout_ms
 	AttachCheck       bool          // pool_attach_check
 	LogQuery          bool          // log_query (global or rule)
+	// MaintainParams carries the client's session parameters to every
+	// server it attaches (maintain_params).
+	MaintainParams bool
+	// ClientIdleTimeout drops a client idle outside a transaction
+	// (pool_client_idle_timeout); IdleInTxTimeout drops one idle inside a
+	// transaction (pool_idle_in_transaction_timeout). Zero is off.
+	ClientIdleTimeout time.Duration
+	IdleInTxTimeout   time.Duration
 }
+
+// idleTimeout is how long a client may stay idle in transaction state tx.
+func (p *Policy) idleTimeout(tx byte) time.Duration {
+	if tx == 'I' {
+		return p.ClientIdleTimeout
+	}
+	return p.IdleInTxTimeout
+}
+
+// watchesIdle says whether any idle timeout is on.
+func (p *Policy) watchesIdle() bool { return p.ClientIdleTimeout > 0 || p.IdleInTxTimeout > 0 }
 
 // detaches reports whether a server may leave a client after a reply that
 // leaves no request outstanding, given the transaction status.

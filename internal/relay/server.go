@@ -233,6 +233,7 @@ func (s *Server) settle(c *Client) {
 		if tx == pgwire.TxIdle {
 			c.betweenTransactions()
 		}
+		c.armIdle(tx)
 		return
 	}
 	s.detachLocked(c)
@@ -244,6 +245,7 @@ func (s *Server) settle(c *Client) {
 			Hint:    "Use a transaction pool for multi-statement transactions."})
 	} else {
 		c.betweenTransactions()
+		c.armIdle(tx)
 	}
 	s.continueReset()
 }

@@ -77,6 +77,10 @@ func policyFor(cfg *config.Config, rule *config.Rule) *relay.Policy {
 		CancelTimeout: time.Duration(cfg.CancelTimeoutMs) * time.Millisecond,
 		AttachCheck:   rule.PoolAttachCheck,
 		LogQuery:      cfg.LogQuery || rule.LogQuery,
+
+		MaintainParams:    rule.MaintainParams,
+		ClientIdleTimeout: time.Duration(rule.PoolClientIdleTimeout) * time.Second,
+		IdleInTxTimeout:   time.Duration(rule.PoolIdleInTxTimeout) * time.Second,
 	}
 	switch {
 	case rule.PoolDiscardQuery != "":
@@ -231,13 +235,19 @@ func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
 	return nil, connectError(rt, lastErr)
 }
 
-// connectError turns a dial failure into what the client is told.
-// PostgreSQL's own errors (bad password, unknown database) pass through
-// with their SQLSTATE, like a direct connection would show them.
+// connectError turns a dial failure into what the client is told. With
+// client_fwd_error, PostgreSQL's own login error (bad password, unknown
+// database) is forwarded with its SQLSTATE; otherwise the client gets
+// 08006 with PostgreSQL's message as detail.
 func connectError(rt *Route, err error) error {
 	var pe *pgwire.Error
 	if errors.As(err, &pe) {
-		return pe
+		if rt.Rule.ClientFwdError {
+			return pe
+		}
+		return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeConnectionFailure,
+			Message: "failed to connect to remote server for " + rt.Name(),
+			Detail:  pe.Code + ": " + pe.Message}
 	}
 	if err == nil {
 		err = errors.New("storage has no hosts")

@@ -103,16 +103,18 @@ func (r *Router) Match(db, user string, ci ConnInfo) *config.Rule {
 	return nil
 }
 
-// KnowsDatabase reports whether some rule could serve db for some user; a
-// client for such a database whose user has no rule gets a password
-// failure rather than "no route", so user names cannot be probed.
-func (r *Router) KnowsDatabase(db string, ci ConnInfo) bool {
+// DatabaseRule returns the first rule (in matching order) that could serve
+// db for some user from this connection, or nil. A client for such a
+// database whose user has no rule is put through that rule's
+// authentication method and fails as if its password were wrong, so user
+// names cannot be probed.
+func (r *Router) DatabaseRule(db string, ci ConnInfo) *config.Rule {
 	for _, rule := range r.rules {
 		if (rule.DBDefault || rule.DB == db) && addrMatches(rule, ci) {
-			return true
+			return rule
 		}
 	}
-	return false
+	return nil
 }
 
 func matches(rule *config.Rule, db, user string, ci ConnInfo) bool {

@@ -1,0 +1,30 @@
+# Two commands a newcomer needs:
+#   make run    build and start the pooler in front of a throwaway PostgreSQL
+#   make test   run the whole test suite (what CI runs)
+
+GO ?= go
+
+.PHONY: run test build vet fuzz bench
+
+run:
+	scripts/run.sh
+
+test:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+build:
+	$(GO) build -o bin/odyssey ./cmd/odyssey
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+# Short runs of every fuzz target (each FUZZTIME long).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
