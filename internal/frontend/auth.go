@@ -53,7 +53,7 @@ func (a *Authenticator) authenticate(s *session, rule *config.Rule, user string)
 	case config.AuthNone:
 		return "", nil
 	case config.AuthBlock:
-		return "", pgwire.Fatal(pgwire.CodeInvalidAuthorization, fmt.Sprintf("user blocked: %s %s", rule.Name(), user))
+		return "", pgwire.Fatal(pgwire.CodeInvalidAuthorization, fmt.Sprintf("user blocked: %s %s", s.db, user))
 	case config.AuthCert:
 		return "", pgwire.Fatal(pgwire.CodeInvalidPassword, "certificate authentication requires TLS, which is not enabled")
 	}

@@ -45,6 +45,7 @@ type session struct {
 	log    *slog.Logger
 	listen *config.Listen
 	start  time.Time
+	db     string // the database the client asked for
 }
 
 // Serve runs the connection to its end and closes it.
@@ -193,6 +194,7 @@ func (s *session) login(ctx context.Context, st *pgwire.Startup) error {
 	if _, ok := st.Param("replication"); ok {
 		return pgwire.Fatal(pgwire.CodeFeatureNotSupported, "replication connections are not supported by this pooler yet")
 	}
+	s.db = db
 	s.log = s.log.With("db", db, "user", user)
 	rtr := s.f.Router()
 	ci := s.connInfo()

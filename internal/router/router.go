@@ -46,7 +46,7 @@ func New(cfg *config.Config, log *slog.Logger) *Router {
 	return &Router{
 		log:     log,
 		cfg:     cfg,
-		rules:   sortRules(cfg.Rules, cfg.SequentialRouting),
+		rules:   clientRules(cfg.Rules, cfg.SequentialRouting),
 		routes:  make(map[routeKey]*Route),
 		clients: make(map[uint64]*Client),
 	}
@@ -55,12 +55,13 @@ func New(cfg *config.Config, log *slog.Logger) *Router {
 // Config returns the snapshot the router was built from.
 func (r *Router) Config() *config.Config { return r.cfg }
 
-// sortRules orders rules for first-match: config order with
-// sequential_routing, else most specific first as Odyssey does (named
-// database, then named user, then address range, then connection type),
-// ties kept in config order.
-func sortRules(rules []*config.Rule, sequential bool) []*config.Rule {
-	out := slices.Clone(rules)
+// clientRules returns the rules clients may match (not pool_routing
+// "internal", which only the pooler itself uses), ordered for first-match:
+// config order with sequential_routing, else most specific first as
+// Odyssey does (named database, then named user, then address range, then
+// connection type), ties kept in config order.
+func clientRules(rules []*config.Rule, sequential bool) []*config.Rule {
+	out := slices.DeleteFunc(slices.Clone(rules), func(r *config.Rule) bool { return r.Internal })
 	if sequential {
 		return out
 	}
