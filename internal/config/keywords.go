@@ -541,6 +541,29 @@ var implemented = struct {
 	},
 }
 
+// pending lists keywords that are parsed into the model (so validation and
+// later work can use them) but have no effect on the running pooler yet:
+// they warn like the accepted-only ones until the feature lands.
+var pending = map[blockID]map[string]bool{
+	blockTop: {
+		"daemonize": true, "workers": true, "log_config": true, "log_stats": true,
+		"stats_interval": true, "promhttp_server_port": true, "virtual_transaction": true,
+	},
+	blockListen: {
+		"tls": true, "tls_ca_file": true, "tls_key_file": true, "tls_cert_file": true, "tls_protocols": true,
+	},
+	blockStorage: {
+		"tls": true, "tls_ca_file": true, "tls_key_file": true, "tls_cert_file": true, "tls_protocols": true,
+	},
+	blockUser: {
+		"auth_common_name": true, "role": true, "quantiles": true,
+		"pool_reserve_prepared_statement": true, "pool_pin_on_listen": true,
+	},
+}
+
+// pendingKeyword reports whether name in block b is parsed but not in effect.
+func pendingKeyword(b blockID, name string) bool { return pending[b][name] }
+
 // isImplemented reports whether keyword name of block b stores into the model.
 func isImplemented(b blockID, name string) bool {
 	var ok bool

