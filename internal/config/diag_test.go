@@ -23,7 +23,7 @@ func TestFormatDiag(t *testing.T) {
 }
 
 func TestLoadErrorListsEverythingInFileOrder(t *testing.T) {
-	src := `workers 2
+	src := `nodelay yes
 pipeline 1
 listen { host "*" }
 storage "pg" { type "remote" host "h" }

@@ -32,7 +32,7 @@ include "rules.conf"
 `,
 		"conf.d/storages.conf": `storage "pg" { type "remote" host "h" }
 include "../more/console.conf"
-workers 3
+client_max 3
 `,
 		"more/console.conf": `storage "console" { type "local" }
 locks_dir "/tmp"
@@ -45,9 +45,9 @@ database default { user default { authentication "none" pool "session" storage "
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Workers != 3 || len(cfg.Storages) != 2 || len(cfg.Rules) != 2 || len(cfg.Listen) != 1 {
-		t.Fatalf("unexpected config: workers=%d storages=%d rules=%d listens=%d",
-			cfg.Workers, len(cfg.Storages), len(cfg.Rules), len(cfg.Listen))
+	if cfg.ClientMax != 3 || len(cfg.Storages) != 2 || len(cfg.Rules) != 2 || len(cfg.Listen) != 1 {
+		t.Fatalf("unexpected config: client_max=%d storages=%d rules=%d listens=%d",
+			cfg.ClientMax, len(cfg.Storages), len(cfg.Rules), len(cfg.Listen))
 	}
 	if cfg.Path != filepath.Join(dir, "main.conf") {
 		t.Errorf("Path = %q", cfg.Path)
