@@ -93,6 +93,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if cfg.PidFile != "" {
+		if err := os.WriteFile(cfg.PidFile, fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {
+			log.Error("write pid_file", "error", err)
+			return 1
+		}
+		defer os.Remove(cfg.PidFile)
+	}
 	// Serving outlives the signal context: a shutdown lets running
 	// transactions finish on their servers.
 	serveCtx, cancelServe := context.WithCancel(context.Background())
