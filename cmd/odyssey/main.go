@@ -27,11 +27,13 @@ Usage:
 
 Options:
   --test           check CONFIG, print every problem, exit 0 if it is valid
-  --version        print the version and exit
+  --silent         with --test, print nothing when CONFIG is valid
+  -V, --version    print the version and exit
   --log_to_stdout  log to stdout whatever log_to_stdout says
   --verbose        log at debug level whatever log_debug says
   --console        accepted for Odyssey compatibility (never daemonizes)
-  -h, --help       show this help
+  -h, --help, -?, --usage
+                   show this help
 
 Signals: SIGTERM/SIGINT shut down gracefully (graceful_shutdown_timeout_ms),
 SIGUSR1 reopens log_file.
@@ -47,14 +49,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	test := fs.Bool("test", false, "")
 	showVersion := fs.Bool("version", false, "")
+	fs.BoolVar(showVersion, "V", false, "")
 	toStdout := fs.Bool("log_to_stdout", false, "")
 	verbose := fs.Bool("verbose", false, "")
+	silent := fs.Bool("silent", false, "")
+	showUsage := fs.Bool("usage", false, "")
+	fs.BoolVar(showUsage, "?", false, "")
 	fs.Bool("console", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	if *showUsage {
+		fmt.Fprint(stdout, usage)
+		return 0
 	}
 	if *showVersion {
 		fmt.Fprintln(stdout, "odyssey", version)
@@ -70,10 +80,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *test {
-		for _, w := range cfg.Warnings {
-			fmt.Fprintln(stderr, w.String())
+		if !*silent {
+			for _, w := range cfg.Warnings {
+				fmt.Fprintln(stderr, w.String())
+			}
+			fmt.Fprintf(stdout, "%s: configuration is valid\n", fs.Arg(0))
 		}
-		fmt.Fprintf(stdout, "%s: configuration is valid\n", fs.Arg(0))
 		return 0
 	}
 	log, sink, err := logging.Open(logging.Options{

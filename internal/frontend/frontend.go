@@ -14,6 +14,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/odyssey-go/odyssey/internal/config"
@@ -35,6 +37,42 @@ type Frontend struct {
 	// phase and again (with active false) when it leaves; the instance uses
 	// it to reach clients at shutdown.
 	OnClient func(c *router.Client, active bool)
+
+	mu       sync.Mutex
+	logins   map[*session]struct{} // connections still logging in
+	stopping bool
+}
+
+// Shutdown ends every connection still in its login phase (with FATAL
+// 57P01) and refuses logins from now on. Clients in their main phase are
+// the instance's to drain.
+func (f *Frontend) Shutdown() {
+	f.mu.Lock()
+	f.stopping = true
+	for s := range f.logins {
+		s.stopped.Store(true)
+		s.conn.SetDeadline(time.Unix(1, 0))
+	}
+	f.mu.Unlock()
+}
+
+// track adds or removes a session from the login set; false means the
+// pooler is shutting down and the session must end.
+func (f *Frontend) track(s *session, add bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !add {
+		delete(f.logins, s)
+		return true
+	}
+	if f.stopping {
+		return false
+	}
+	if f.logins == nil {
+		f.logins = make(map[*session]struct{})
+	}
+	f.logins[s] = struct{}{}
+	return true
 }
 
 // session is one connection during login.
@@ -46,6 +84,8 @@ type session struct {
 	listen *config.Listen
 	start  time.Time
 	db     string // the database the client asked for
+	// stopped is set by Shutdown before it wakes the login with a deadline.
+	stopped atomic.Bool
 }
 
 // Serve runs the connection to its end and closes it.
@@ -53,11 +93,23 @@ func (f *Frontend) Serve(ctx context.Context, conn net.Conn, listen *config.List
 	s := &session{f: f, conn: conn, id: router.NewID('c'), listen: listen, start: time.Now()}
 	s.log = f.Log.With("client", s.id, "addr", conn.RemoteAddr().String())
 	defer conn.Close()
+	if !f.track(s, true) {
+		s.reportError(shutdownError)
+		return
+	}
 	err := s.run(ctx)
+	f.track(s, false)
+	if s.stopped.Load() {
+		err = shutdownError
+	}
 	if err != nil {
 		s.reportError(err)
 	}
 }
+
+// shutdownError ends logins cut short by a shutdown.
+var shutdownError = &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeAdminShutdown,
+	Message: "terminating connection due to odyssey shutdown"}
 
 // reportError sends a client-facing error (if it is one) and logs.
 func (s *session) reportError(err error) {
@@ -226,8 +278,11 @@ func (s *session) login(ctx context.Context, st *pgwire.Startup) error {
 	if rule.PasswordPassthrough && password != "" {
 		route.SetPassthroughPassword(password)
 	}
-	params := clientParams(st, rule, s.conn.RemoteAddr())
 	greeting, defaults, err := route.Greeting(ctx)
+	if err != nil {
+		return err
+	}
+	params, err := route.NormalizeParams(ctx, clientParams(st, rule, s.conn.RemoteAddr()))
 	if err != nil {
 		return err
 	}
@@ -244,6 +299,10 @@ func (s *session) login(ctx context.Context, st *pgwire.Startup) error {
 	defer rtr.Unregister(rc)
 	if err := s.greet(greeting, params, rc.Key); err != nil {
 		return err
+	}
+	s.f.track(s, false)
+	if s.stopped.Load() {
+		return shutdownError
 	}
 	s.conn.SetDeadline(time.Time{})
 	if s.f.OnClient != nil {

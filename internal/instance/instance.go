@@ -160,6 +160,7 @@ func (in *Instance) cron(ctx context.Context) {
 func (in *Instance) Shutdown(ctx context.Context) {
 	in.log.Info("shutting down")
 	in.closeListeners()
+	in.frontend.Shutdown()
 	in.mu.Lock()
 	in.stopping = true
 	clients := make([]*router.Client, 0, len(in.clients))

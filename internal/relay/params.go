@@ -124,7 +124,7 @@ func deployQuery(have, want Params) string {
 	var sets, resets []string
 	for _, w := range want {
 		if v, ok := have.Get(w.Name); !ok || v != w.Value {
-			sets = append(sets, "pg_catalog.set_config("+quoteLiteral(w.Name)+", "+quoteLiteral(w.Value)+", false)")
+			sets = append(sets, "pg_catalog.set_config("+QuoteLiteral(w.Name)+", "+QuoteLiteral(w.Value)+", false)")
 		}
 	}
 	for _, h := range have {
@@ -148,9 +148,9 @@ func deployQuery(have, want Params) string {
 	return b.String()
 }
 
-// quoteLiteral renders s as an escape-string literal, which means the same
+// QuoteLiteral renders s as an escape-string literal, which means the same
 // whatever standard_conforming_strings is.
-func quoteLiteral(s string) string {
+func QuoteLiteral(s string) string {
 	var b strings.Builder
 	b.WriteString("E'")
 	for i := 0; i < len(s); i++ {

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,10 +34,11 @@ const (
 	stateAttached                    // a client
 	stateReset                       // its pump: replies outstanding or reset running
 	stateClosed                      // nobody; the connection is closed
+	stateQuery                       // an acquirer running an internal query (Server.Query)
 )
 
 func (s serverState) String() string {
-	return [...]string{"idle", "active", "reset", "closed"}[s]
+	return [...]string{"idle", "active", "reset", "closed", "query"}[s]
 }
 
 // serverBufSize is the pump's read buffer. 64 KiB lets a large result move
@@ -46,10 +48,18 @@ const serverBufSize = 64 << 10
 // wholeMax bounds the frames we wait to see whole before inspecting them.
 const wholeMax = 16 << 10
 
-// serverInspect are the server frames the pump looks inside.
-var serverInspect = pgwire.NewTypeSet(
-	pgwire.MsgReadyForQuery, pgwire.MsgParameterStatus, pgwire.MsgErrorResponse,
-	pgwire.MsgCopyInResponse, pgwire.MsgCopyOutResponse, pgwire.MsgCopyBothResponse,
+// serverInspect are the server frames the pump looks inside; during an
+// internal query it also reads the rows.
+var (
+	serverInspect = pgwire.NewTypeSet(
+		pgwire.MsgReadyForQuery, pgwire.MsgParameterStatus, pgwire.MsgErrorResponse,
+		pgwire.MsgCopyInResponse, pgwire.MsgCopyOutResponse, pgwire.MsgCopyBothResponse,
+	)
+	serverInspectQuery = pgwire.NewTypeSet(
+		pgwire.MsgReadyForQuery, pgwire.MsgParameterStatus, pgwire.MsgErrorResponse,
+		pgwire.MsgCopyInResponse, pgwire.MsgCopyOutResponse, pgwire.MsgCopyBothResponse,
+		pgwire.MsgDataRow,
+	)
 )
 
 // Server is one server connection with its pump.
@@ -79,7 +89,15 @@ type Server struct {
 	params        Params
 	paramsUnknown bool // a custom reset query ran: reset all at next attach
 	lastUsed      time.Time
-	broken        error // a reason not to reuse this server
+	broken        error        // a reason not to reuse this server
+	query         *queryResult // the internal query running, if any
+}
+
+// queryResult collects the reply to Server.Query.
+type queryResult struct {
+	rows [][]string
+	err  error
+	done chan struct{}
 }
 
 // NewServer wraps a logged-in connection and starts its pump. The server
@@ -141,8 +159,12 @@ func (s *Server) process() error {
 	r, visible := 0, 0
 	s.mu.Lock()
 	c := s.client
+	inspectSet := serverInspect
+	if s.query != nil {
+		inspectSet = serverInspectQuery
+	}
 	for {
-		p, err := s.walker.Next(b[r:], serverInspect, wholeMax)
+		p, err := s.walker.Next(b[r:], inspectSet, wholeMax)
 		if err != nil {
 			s.mu.Unlock()
 			return err
@@ -194,6 +216,14 @@ func (s *Server) inspect(f []byte, c *Client) {
 		}
 		s.tx = pgwire.ReadyStatus(f)
 		s.copyMode = false
+		if q := s.query; q != nil && s.pending == 0 {
+			s.query = nil
+			close(q.done)
+		}
+	case pgwire.MsgDataRow:
+		if s.query != nil {
+			s.query.rows = append(s.query.rows, parseDataRow(f))
+		}
 	case pgwire.MsgParameterStatus:
 		name, value, ok := pgwire.ParseParameterStatus(f)
 		if !ok {
@@ -207,6 +237,10 @@ func (s *Server) inspect(f []byte, c *Client) {
 			c.noteParam(name, value)
 		}
 	case pgwire.MsgErrorResponse:
+		if s.query != nil {
+			s.query.err = pgwire.ParseError(f)
+			return
+		}
 		if s.hidden > 0 {
 			e := pgwire.ParseError(f)
 			s.log.Warn("server error during deploy or reset", "server", s.ID, "sqlstate", e.Code, "message", e.Message)
@@ -354,6 +388,11 @@ func (s *Server) fail(err error) {
 	c := s.client
 	s.state = stateClosed
 	s.client = nil
+	if q := s.query; q != nil {
+		s.query = nil
+		q.err = fmt.Errorf("server connection lost: %w", err)
+		close(q.done)
+	}
 	if c != nil {
 		c.server.CompareAndSwap(s, nil)
 	}
@@ -365,6 +404,9 @@ func (s *Server) fail(err error) {
 	case stateIdle:
 		s.log.Info("idle server closed", "server", s.ID, "reason", errText(err))
 		s.home.Remove(s) // false: an acquirer holds it and will notice
+	case stateQuery:
+		s.log.Warn("server connection lost during an internal query", "server", s.ID, "reason", errText(err))
+		// The caller of Query owns the server and does the accounting.
 	default:
 		s.log.Warn("server connection lost", "server", s.ID, "state", prev.String(), "reason", errText(err))
 		s.home.Discard(s)
@@ -551,3 +593,75 @@ const (
 	syncOpened                   // ends with extended messages not followed by Sync
 	syncClosed                   // ends with a Sync
 )
+
+// Query runs sql with the simple protocol on an idle server the caller
+// owns and returns the rows as text (NULL as ""). It is for the pooler's
+// own short queries (validating session parameters); the server stays
+// owned by the caller, who releases or discards it as usual. A server that
+// fails or outlives ctx is closed, and the caller must Discard it.
+func (s *Server) Query(ctx context.Context, sql string) ([][]string, error) {
+	s.mu.Lock()
+	if s.state != stateIdle {
+		s.mu.Unlock()
+		return nil, errors.New("server is not idle")
+	}
+	q := &queryResult{done: make(chan struct{})}
+	s.state = stateQuery
+	s.query = q
+	s.pending++
+	s.mu.Unlock()
+	if _, err := s.Conn.Write(pgwire.AppendQuery(nil, sql)); err != nil {
+		s.Conn.Close()
+	}
+	select {
+	case <-q.done:
+	case <-ctx.Done():
+		s.Conn.Close()
+		<-q.done
+	}
+	s.mu.Lock()
+	if s.state == stateQuery {
+		s.state = stateIdle
+	}
+	s.mu.Unlock()
+	return q.rows, q.err
+}
+
+// Applied records session parameters set on the server by Query, so the
+// next deploy knows them.
+func (s *Server) Applied(ps []pgwire.Param) {
+	s.mu.Lock()
+	for _, p := range ps {
+		s.params.Set(p.Name, p.Value, s.defaults)
+	}
+	s.mu.Unlock()
+}
+
+// Dead reports whether the server's connection is closed.
+func (s *Server) Dead() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stateClosed
+}
+
+// parseDataRow decodes a whole DataRow frame into text columns.
+func parseDataRow(f []byte) []string {
+	b := f[pgwire.HeaderLen:]
+	if len(b) < 2 {
+		return nil
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	row := make([]string, 0, n)
+	for i := 0; i < n && len(b) >= 4; i++ {
+		l := int(int32(binary.BigEndian.Uint32(b)))
+		b = b[4:]
+		if l < 0 || l > len(b) {
+			row = append(row, "")
+			continue
+		}
+		row = append(row, string(b[:l]))
+		b = b[l:]
+	}
+	return row
+}

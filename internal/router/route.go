@@ -44,6 +44,7 @@ type Route struct {
 	defaults    relay.Params   // the tracked subset of greeting
 	passthrough string         // the client's password, for password_passthrough
 	servers     map[*relay.Server]struct{}
+	paramCache  map[pgwire.Param]paramCanon
 }
 
 func newRoute(r *Router, rule *config.Rule, db, user string) *Route {
@@ -57,6 +58,7 @@ func newRoute(r *Router, rule *config.Rule, db, user string) *Route {
 		Policy:      policyFor(r.cfg, rule),
 		pool:        pool.New[*relay.Server](rule.PoolSize),
 		servers:     make(map[*relay.Server]struct{}),
+		paramCache:  make(map[pgwire.Param]paramCanon),
 	}
 	if rule.StorageDB != "" {
 		rt.BackendDB = rule.StorageDB
@@ -396,4 +398,100 @@ func (rt *Route) close() {
 		rt.forget(s)
 		s.Close()
 	}
+}
+
+// maxParamCache bounds the per-route cache of validated parameter values.
+const maxParamCache = 1024
+
+// paramCanon is PostgreSQL's verdict on one name=value: its canonical
+// spelling, or the error it gives.
+type paramCanon struct {
+	value string
+	err   *pgwire.Error
+}
+
+// NormalizeParams checks the session parameters a client asked for the way
+// PostgreSQL would at login, and returns them in PostgreSQL's spelling
+// ("utf8" -> "UTF8", "iso" -> "ISO, MDY"). An invalid value gives
+// PostgreSQL's own error (22023...), as a direct connection would. Each
+// distinct name=value is checked once per route, with set_config() on a
+// pooled server; afterwards it costs a map lookup.
+func (rt *Route) NormalizeParams(ctx context.Context, params []pgwire.Param) ([]pgwire.Param, error) {
+	out := make([]pgwire.Param, len(params))
+	var unknown []pgwire.Param
+	rt.mu.Lock()
+	for i, p := range params {
+		c, ok := rt.paramCache[p]
+		switch {
+		case !ok && p.Name == "application_name":
+			// Free text, often unique per client: PostgreSQL accepts any
+			// value, so checking it would only fill the cache.
+			out[i] = p
+		case !ok:
+			unknown = append(unknown, p)
+		case c.err != nil:
+			rt.mu.Unlock()
+			return nil, c.err
+		default:
+			out[i] = pgwire.Param{Name: p.Name, Value: c.value}
+		}
+	}
+	rt.mu.Unlock()
+	if len(unknown) == 0 {
+		return out, nil
+	}
+	canon, err := rt.checkParams(ctx, unknown)
+	if err != nil {
+		return nil, err
+	}
+	rt.mu.Lock()
+	for i, p := range params {
+		if c, ok := canon[p]; ok {
+			out[i] = pgwire.Param{Name: p.Name, Value: c.value}
+			if len(rt.paramCache) < maxParamCache {
+				rt.paramCache[p] = c
+			}
+			if c.err != nil {
+				rt.mu.Unlock()
+				return nil, c.err
+			}
+		}
+	}
+	rt.mu.Unlock()
+	return out, nil
+}
+
+// checkParams asks PostgreSQL about each parameter, one set_config() per
+// parameter so that a bad value is attributed to its name.
+func (rt *Route) checkParams(ctx context.Context, ps []pgwire.Param) (map[pgwire.Param]paramCanon, error) {
+	s, err := rt.Acquire(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[pgwire.Param]paramCanon, len(ps))
+	var applied []pgwire.Param
+	for _, p := range ps {
+		rows, qerr := s.Query(ctx, "SELECT pg_catalog.set_config("+relay.QuoteLiteral(p.Name)+", "+relay.QuoteLiteral(p.Value)+", false)")
+		var pe *pgwire.Error
+		switch {
+		case errors.As(qerr, &pe):
+			e := *pe
+			e.Severity = pgwire.SeverityFatal
+			out[p] = paramCanon{err: &e}
+		case qerr != nil:
+			s.Close()
+			rt.Discard(s)
+			return nil, connectError(rt, qerr)
+		case len(rows) == 1 && len(rows[0]) == 1:
+			out[p] = paramCanon{value: rows[0][0]}
+			applied = append(applied, pgwire.Param{Name: p.Name, Value: rows[0][0]})
+		default:
+			out[p] = paramCanon{value: p.Value}
+		}
+	}
+	s.Applied(applied)
+	if !rt.Release(s) {
+		s.Close()
+	}
+	return out, nil
 }
