@@ -167,3 +167,7 @@ func (c *ClientSession) serverFinal(msg []byte) error {
 	}
 	return nil
 }
+
+// Verified reports whether the server's final message was checked: only
+// then has the server proved it knows the verifier.
+func (c *ClientSession) Verified() bool { return c.state == clientDone }

@@ -179,6 +179,11 @@ func (c *Conn) authenticate(body []byte, cred Credentials, scram *auth.ClientSes
 	data := body[4:]
 	switch code {
 	case authOK:
+		if scram != nil && !scram.Verified() {
+			// A server that skips SASLFinal never proved it knows our
+			// verifier: it may be an impostor.
+			return scram, fmt.Errorf("server %s sent AuthenticationOk before proving its SCRAM signature", c.Endpoint)
+		}
 		return scram, nil
 	case authCleartext:
 		if cred.Password == "" {

@@ -12,6 +12,7 @@ package pool
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 )
@@ -151,7 +152,7 @@ func (p *Pool[S]) Remove(s S) bool {
 	defer p.mu.Unlock()
 	for i, x := range p.idle {
 		if x == s {
-			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			p.idle = slices.Delete(p.idle, i, i+1) // clears the freed slot: no stale reference
 			p.total--
 			p.grantSlotsLocked()
 			return true

@@ -135,7 +135,7 @@ func (c *Client) Run() error {
 		n, err := c.read()
 		if n > 0 {
 			if watch {
-				c.conn.SetReadDeadline(time.Time{}) // active again
+				c.setReadDeadline(time.Time{}) // active again
 			}
 			c.w += n
 			if ferr := c.forward(); ferr != nil {
@@ -158,7 +158,17 @@ func (c *Client) Run() error {
 // client detaches).
 func (c *Client) armIdle(tx byte) {
 	if d := c.policy.idleTimeout(tx); d > 0 {
-		c.conn.SetReadDeadline(time.Now().Add(d))
+		c.setReadDeadline(time.Now().Add(d))
+	}
+}
+
+// setReadDeadline changes the read deadline without losing a Kill: Kill
+// stores its reason before moving the deadline to the past, so checking
+// the reason after our change catches a Kill that ran in between.
+func (c *Client) setReadDeadline(t time.Time) {
+	c.conn.SetReadDeadline(t)
+	if c.reason.Load() != nil {
+		c.conn.SetReadDeadline(time.Unix(1, 0))
 	}
 }
 
@@ -177,7 +187,7 @@ func (c *Client) idleExpired() bool {
 		s.mu.Unlock()
 	}
 	if busy {
-		c.conn.SetReadDeadline(time.Time{})
+		c.setReadDeadline(time.Time{})
 		return true
 	}
 	msg := "Connection was dropped by Odyssey due to idle timeout"

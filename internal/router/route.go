@@ -76,7 +76,7 @@ func policyFor(cfg *config.Config, rule *config.Rule) *relay.Policy {
 		Rollback:      rule.PoolRollback,
 		Cancel:        rule.PoolCancel,
 		ResetTimeout:  time.Duration(rule.PoolResetTimeoutMs) * time.Millisecond,
-		CancelTimeout: time.Duration(cfg.CancelTimeoutMs) * time.Millisecond,
+		CancelTimeout: cancelTimeout(cfg.CancelTimeoutMs),
 		AttachCheck:   rule.PoolAttachCheck,
 		LogQuery:      cfg.LogQuery || rule.LogQuery,
 
@@ -93,6 +93,15 @@ func policyFor(cfg *config.Config, rule *config.Rule) *relay.Policy {
 		p.ResetQuery, p.ResetClearsParams = "DISCARD ALL", true
 	}
 	return p
+}
+
+// cancelTimeout bounds a cancel request: a cancel holds its server, so it
+// must end even when cancel_timeout_ms is 0 ("no timeout").
+func cancelTimeout(ms int) time.Duration {
+	if ms <= 0 {
+		return 10 * time.Second
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 // Name is "db.user" as clients see it.
