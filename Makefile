@@ -28,3 +28,10 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+# Compare with PostgreSQL and PgBouncer (installs pgbouncer with apt-get if
+# missing). BENCHFLAGS, e.g. "-duration 5s -rounds 1 -only select-16".
+BENCHFLAGS ?=
+bench:
+	@command -v pgbouncer >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer; }
+	$(GO) run ./bench $(BENCHFLAGS)
