@@ -8,6 +8,7 @@ package backend
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,12 +17,16 @@ import (
 
 	"github.com/odyssey-go/odyssey/internal/auth"
 	"github.com/odyssey-go/odyssey/internal/pgwire"
+	"github.com/odyssey-go/odyssey/internal/tlsconf"
 )
 
 // Endpoint is where a PostgreSQL server listens.
 type Endpoint struct {
 	Network string // "tcp" or "unix"
 	Address string // "host:port" or a socket path
+	// TLS is set on Conn.Endpoint when the connection is encrypted, so
+	// that Cancel reaches the server the same way.
+	TLS *tls.Config
 }
 
 func (e Endpoint) String() string { return e.Address }
@@ -34,6 +39,11 @@ type Credentials struct {
 	// MD5 is a stored "md5..." hash, usable for md5 authentication when no
 	// plain password is known.
 	MD5 string
+	// ClientKey and ServerKey log in by SCRAM passthrough when no plain
+	// password is known: the ClientKey recovered from a client's proof
+	// and the ServerKey of the verifier it was checked against, which
+	// must be PostgreSQL's own verifier for User.
+	ClientKey, ServerKey []byte
 }
 
 // Options describe one server connection to open.
@@ -47,6 +57,8 @@ type Options struct {
 	Timeout time.Duration
 	// KeepAlive configures TCP keepalive; zero leaves the OS default.
 	KeepAlive net.KeepAliveConfig
+	// TLS is the storage's tls setting; nil means plain text.
+	TLS *tlsconf.Client
 }
 
 // Conn is a logged-in server connection, ready for queries.
@@ -70,14 +82,39 @@ func Dial(ctx context.Context, opts Options) (*Conn, error) {
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
+	mode := opts.tlsMode()
+	c, err := dial(ctx, opts, mode, mode != tlsconf.Disable && mode != tlsconf.Allow)
+	if err != nil && mode == tlsconf.Allow && retryWithTLS(err) {
+		c, err = dial(ctx, opts, mode, true)
+	}
+	return c, err
+}
+
+// dial connects once, over TLS when useTLS, and logs in.
+func dial(ctx context.Context, opts Options, mode tlsconf.Mode, useTLS bool) (*Conn, error) {
 	d := net.Dialer{KeepAliveConfig: opts.KeepAlive}
 	nc, err := d.DialContext(ctx, opts.Endpoint.Network, opts.Endpoint.Address)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", opts.Endpoint, err)
 	}
 	c := &Conn{Conn: nc, Endpoint: opts.Endpoint}
+	c.Endpoint.TLS = nil
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-	err = c.login(opts)
+	if useTLS {
+		conf := opts.TLS.Config(hostOf(opts.Endpoint.Address))
+		conn, encrypted, terr := startTLS(ctx, nc, mode, conf)
+		if terr != nil {
+			err = fmt.Errorf("tls %s to %s: %w", mode, opts.Endpoint, terr)
+		} else {
+			c.Conn = conn
+			if encrypted {
+				c.Endpoint.TLS = conf
+			}
+		}
+	}
+	if err == nil {
+		err = c.login(opts)
+	}
 	if !stop() {
 		err = fmt.Errorf("login to %s: %w", opts.Endpoint, context.Cause(ctx))
 	}
@@ -206,10 +243,14 @@ func (c *Conn) authenticate(body []byte, cred Credentials, scram *auth.ClientSes
 		if !hasMechanism(data, "SCRAM-SHA-256") {
 			return scram, fmt.Errorf("server offers no SASL mechanism we support")
 		}
-		if cred.Password == "" {
+		switch {
+		case cred.Password != "":
+			scram = auth.NewClientSession(cred.Password)
+		case len(cred.ClientKey) > 0 && len(cred.ServerKey) > 0:
+			scram = auth.NewClientSessionFromKeys(cred.ClientKey, cred.ServerKey)
+		default:
 			return scram, ErrNoPassword
 		}
-		scram = auth.NewClientSession(cred.Password)
 		return scram, c.sendSASLInitial("SCRAM-SHA-256", scram.ClientFirst())
 	case authSASLContinue:
 		if scram == nil {
@@ -293,6 +334,15 @@ func Cancel(ctx context.Context, ep Endpoint, pid uint32, secret []byte, timeout
 	defer nc.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
+	}
+	if ep.TLS != nil {
+		// The server's connection was encrypted: so is its cancel, as
+		// libpq does (a pg_hba with hostssl only would refuse it plain).
+		conn, _, err := startTLS(ctx, nc, tlsconf.Require, ep.TLS)
+		if err != nil {
+			return fmt.Errorf("tls to %s for cancel: %w", ep, err)
+		}
+		nc = conn
 	}
 	if _, err := nc.Write(pgwire.AppendCancelRequest(nil, pid, secret)); err != nil {
 		return fmt.Errorf("send cancel to %s: %w", ep, err)
