@@ -68,9 +68,9 @@ type Client struct {
 
 	// Read side, owned by Run's goroutine.
 	raw     syscall.RawConn
-	rawRead func(fd uintptr) bool // c.readRaw, bound once so reads do not allocate
-	rn      int
-	rerr    error
+	rawRead func(fd uintptr) bool // c.rawReadLoop bound once, so reads do not allocate
+	loopErr error                 // why rawReadLoop ended the loop
+	watch   bool                  // idle timeouts are on
 	bufp    *[]byte
 	buf     []byte
 	w       int
@@ -87,6 +87,7 @@ type Client struct {
 	// Writes to the client: by the attached server's pump, or by Run's
 	// goroutine when nothing is attached. writeMu orders them.
 	writeMu  sync.Mutex
+	out      *writer
 	outMid   bool // the last write ended inside a frame
 	writeErr error
 
@@ -105,6 +106,7 @@ func NewClient(cfg ClientConfig) *Client {
 		defaults: cfg.Defaults,
 		params:   cfg.Params,
 		inspect:  clientInspect,
+		out:      newWriter(cfg.Conn),
 	}
 	if cfg.Policy.LogQuery {
 		c.inspect = clientInspectQuery
@@ -113,7 +115,7 @@ func NewClient(cfg ClientConfig) *Client {
 	if sc, ok := cfg.Conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
-			c.rawRead = c.readRaw
+			c.rawRead = c.rawReadLoop
 		}
 	}
 	return c
@@ -127,30 +129,50 @@ func NewClient(cfg ClientConfig) *Client {
 func (c *Client) Run() error {
 	defer c.cancel()
 	defer c.releaseBuf()
-	watch := c.policy.watchesIdle()
-	if watch {
+	c.watch = c.policy.watchesIdle()
+	if c.watch {
 		c.armIdle(pgwire.TxIdle)
 	}
 	for {
-		n, err := c.read()
-		if n > 0 {
-			if watch {
-				c.setReadDeadline(time.Time{}) // active again
-			}
-			c.w += n
-			if ferr := c.forward(); ferr != nil {
-				err = ferr
-			}
+		err := c.readLoop()
+		if c.watch && c.reason.Load() == nil && errors.Is(err, os.ErrDeadlineExceeded) && c.idleExpired() {
+			continue // a deadline armed for a moment that has passed
 		}
-		if err != nil {
-			if watch && c.reason.Load() == nil && errors.Is(err, os.ErrDeadlineExceeded) {
-				if c.idleExpired() {
-					continue // a deadline armed for a moment that has passed
+		return c.finish(err)
+	}
+}
+
+// readLoop reads and forwards until an error ends it (EOF, a deadline, a
+// protocol error, Terminate).
+func (c *Client) readLoop() error {
+	if c.raw == nil {
+		for {
+			c.takeBuf()
+			n, err := c.conn.Read(c.buf[c.w:])
+			if n > 0 {
+				if ferr := c.consume(n); ferr != nil {
+					return ferr
 				}
 			}
-			return c.finish(err)
+			if err != nil {
+				return err
+			}
 		}
 	}
+	c.loopErr = nil
+	if err := c.raw.Read(c.rawRead); err != nil {
+		return err
+	}
+	return c.loopErr
+}
+
+// consume forwards n bytes just read into the buffer.
+func (c *Client) consume(n int) error {
+	if c.watch {
+		c.setReadDeadline(time.Time{}) // active again
+	}
+	c.w += n
+	return c.forward()
 }
 
 // armIdle starts the idle timer for a client that just became idle with
@@ -346,59 +368,58 @@ func (c *Client) deployFor(s *Server) string {
 // writeServer writes (deploy +) run to s. A failed write closes the server;
 // its pump then reports the failure to us.
 func (c *Client) writeServer(s *Server, deploy, run []byte) error {
+	s.wmu.Lock()
 	var err error
 	if deploy != nil {
-		bufs := net.Buffers{deploy, run}
-		_, err = bufs.WriteTo(s.Conn)
-	} else {
-		_, err = s.Conn.Write(run)
+		err = s.out.write(deploy)
 	}
+	if err == nil {
+		err = s.out.write(run)
+	}
+	s.wmu.Unlock()
 	if err != nil {
 		s.Conn.Close()
 	}
 	return nil
 }
 
-// read reads from the client into the borrowed buffer.
-func (c *Client) read() (int, error) {
-	if c.raw == nil {
-		c.takeBuf()
-		return c.conn.Read(c.buf[c.w:])
-	}
-	c.rn, c.rerr = 0, nil
-	if err := c.raw.Read(c.rawRead); err != nil {
-		return 0, err
-	}
-	if c.rerr != nil {
-		return 0, c.rerr
-	}
-	if c.rn == 0 {
-		return 0, io.EOF
-	}
-	return c.rn, nil
-}
-
-// readRaw is called by the runtime poller when the socket may be readable.
-// When nothing is there and nothing is buffered, it gives the buffer back
-// before the goroutine parks: an idle client costs no read buffer.
-func (c *Client) readRaw(fd uintptr) bool {
-	c.takeBuf()
+// rawReadLoop is the whole read loop of a plain socket, run inside
+// RawConn.Read so that the poller's readiness flag survives between reads.
+// After a read that did not fill the buffer the socket is drained, so
+// rawRead waits for the next readiness edge instead of reading again just
+// to be told EAGAIN: one syscall saved per request. (Leaving RawConn.Read
+// between reads would reset the flag and make that wait unsafe.) When it
+// waits with nothing buffered, it gives the read buffer back: an idle
+// client costs no buffer.
+func (c *Client) rawReadLoop(fd uintptr) bool {
 	for {
-		n, err := syscall.Read(int(fd), c.buf[c.w:])
-		switch err {
-		case nil:
-			c.rn = n
-			return true
-		case syscall.EINTR:
+		c.takeBuf()
+		room := len(c.buf) - c.w
+		n, errno := sysRead(fd, c.buf[c.w:])
+		switch {
+		case errno == syscall.EINTR:
 			continue
-		case syscall.EAGAIN:
+		case errno == syscall.EAGAIN:
 			if c.w == 0 {
 				c.releaseBuf()
 			}
 			return false
-		default:
-			c.rerr = err
+		case errno != 0:
+			c.loopErr = errno
 			return true
+		case n == 0:
+			c.loopErr = io.EOF
+			return true
+		}
+		if err := c.consume(n); err != nil {
+			c.loopErr = err
+			return true
+		}
+		if n < room {
+			if c.w == 0 {
+				c.releaseBuf()
+			}
+			return false // drained: wait for more
 		}
 	}
 }
@@ -422,7 +443,7 @@ func (c *Client) releaseBuf() {
 func (c *Client) writeFromServer(b []byte, mid bool) {
 	c.writeMu.Lock()
 	if c.writeErr == nil {
-		if _, err := c.conn.Write(b); err != nil {
+		if err := c.out.write(b); err != nil {
 			c.writeErr = err
 		}
 		c.outMid = mid
@@ -437,7 +458,7 @@ func (c *Client) writeOwn(b []byte) {
 	c.writeMu.Lock()
 	if c.writeErr == nil && !c.outMid {
 		c.conn.SetWriteDeadline(time.Now().Add(time.Second))
-		if _, err := c.conn.Write(b); err != nil {
+		if err := c.out.write(b); err != nil {
 			c.writeErr = err
 		}
 	}

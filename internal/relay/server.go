@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"syscall"
@@ -72,6 +73,9 @@ type Server struct {
 	defaults Params // the route's parameter defaults (immutable)
 	log      *slog.Logger
 
+	wmu sync.Mutex // serializes writes to the server (client requests, reset, internal queries)
+	out *writer
+
 	// Owned by the pump goroutine.
 	buf    []byte
 	w      int
@@ -113,6 +117,7 @@ func NewServer(id string, conn *backend.Conn, home Home, policy *Policy, default
 		defaults: defaults,
 		log:      log,
 		buf:      make([]byte, serverBufSize),
+		out:      newWriter(conn.Conn),
 		tx:       pgwire.TxIdle,
 		lastUsed: time.Now(),
 	}
@@ -136,17 +141,58 @@ func (s *Server) LastUsed() time.Time {
 
 // pump reads the server for as long as the connection lives.
 func (s *Server) pump() {
+	s.fail(s.readLoop())
+}
+
+// readLoop reads and processes until the connection ends.
+func (s *Server) readLoop() error {
+	if sc, ok := s.Conn.Conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			// As Client.rawReadLoop: stay inside RawConn.Read and wait for
+			// readiness after a short read, instead of reading for EAGAIN.
+			var loopErr error
+			err := raw.Read(func(fd uintptr) bool {
+				for {
+					room := len(s.buf) - s.w
+					n, errno := sysRead(fd, s.buf[s.w:])
+					switch {
+					case errno == syscall.EINTR:
+						continue
+					case errno == syscall.EAGAIN:
+						return false
+					case errno != 0:
+						loopErr = errno
+						return true
+					case n == 0:
+						loopErr = io.EOF
+						return true
+					}
+					s.w += n
+					if err := s.process(); err != nil {
+						loopErr = err
+						return true
+					}
+					if n < room {
+						return false
+					}
+				}
+			})
+			if loopErr != nil {
+				return loopErr
+			}
+			return err
+		}
+	}
 	for {
 		n, err := s.Conn.Read(s.buf[s.w:])
 		if n > 0 {
 			s.w += n
 			if perr := s.process(); perr != nil {
-				err = perr
+				return perr
 			}
 		}
 		if err != nil {
-			s.fail(err)
-			return
+			return err
 		}
 	}
 }
@@ -340,7 +386,7 @@ func (s *Server) continueReset() {
 	if s.policy.ResetTimeout > 0 {
 		s.Conn.SetReadDeadline(time.Now().Add(s.policy.ResetTimeout))
 	}
-	if _, err := s.Conn.Write(queries); err != nil {
+	if err := s.write(queries); err != nil {
 		s.Conn.Close() // the pump sees the error and cleans up
 	}
 }
@@ -435,7 +481,7 @@ func (s *Server) Close() {
 // close says goodbye to PostgreSQL and closes the connection.
 func (s *Server) close() {
 	s.Conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	s.Conn.Write(pgwire.AppendTerminate(nil))
+	s.write(pgwire.AppendTerminate(nil))
 	s.Conn.Close()
 }
 
@@ -446,12 +492,21 @@ func (s *Server) close() {
 func (s *Server) Usable() bool {
 	s.mu.Lock()
 	ok := s.state == stateIdle
+	idleFor := time.Since(s.lastUsed)
 	s.mu.Unlock()
-	if !ok || !s.policy.AttachCheck {
+	if !ok || !s.policy.AttachCheck || idleFor < attachCheckIdle {
 		return ok
 	}
 	return !s.peekReadable()
 }
+
+// attachCheckIdle: servers idle for less are not peeked at attach. The pump
+// notices a closed server within microseconds; the peek only covers the
+// moment between PostgreSQL closing and the pump running, which matters
+// for servers that sat idle (an administrator's pg_terminate_backend), not
+// for one released a moment ago. It saves a syscall per transaction under
+// load (measured: 4% of the pooler's CPU at 256 clients).
+const attachCheckIdle = 10 * time.Millisecond
 
 // peekReadable checks without blocking whether the socket has data or EOF.
 // It does not disturb the pump blocked in Read: MSG_PEEK consumes nothing.
@@ -610,7 +665,7 @@ func (s *Server) Query(ctx context.Context, sql string) ([][]string, error) {
 	s.query = q
 	s.pending++
 	s.mu.Unlock()
-	if _, err := s.Conn.Write(pgwire.AppendQuery(nil, sql)); err != nil {
+	if err := s.write(pgwire.AppendQuery(nil, sql)); err != nil {
 		s.Conn.Close()
 	}
 	select {
@@ -625,6 +680,13 @@ func (s *Server) Query(ctx context.Context, sql string) ([][]string, error) {
 	}
 	s.mu.Unlock()
 	return q.rows, q.err
+}
+
+// write writes b to the server under its write lock.
+func (s *Server) write(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.out.write(b)
 }
 
 // Applied records session parameters set on the server by Query, so the
