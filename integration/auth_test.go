@@ -432,9 +432,20 @@ func TestAuthPasswordPassthrough(t *testing.T) {
 			}
 		})
 		t.Run(tc.name+"/without", func(t *testing.T) {
-			// The control: no passthrough, no usable password for
-			// PostgreSQL: the client gets a clean connection failure.
 			p := startPooler(t, baseConf+rule(authRuleItems("clear_text", tc.secret, "")))
+			if tc.name == "scram" {
+				// The password checked against PostgreSQL's own verifier
+				// gives the SCRAM keys: SCRAM passthrough logs in without
+				// keeping the password.
+				c := p.connect(tc.user, "postgres", tc.pass)
+				if got := authScalar(t, c, "select current_user"); got != tc.user {
+					t.Errorf("current_user %q, want %q", got, tc.user)
+				}
+				return
+			}
+			// The control: no passthrough, no usable password for
+			// PostgreSQL (an md5 hash cannot answer its cleartext
+			// request): the client gets a clean connection failure.
 			_, took, err := authConnectTimed(p, tc.user, "postgres", tc.pass)
 			pe := authPgError(t, err)
 			if pe.Code != "08006" {

@@ -56,6 +56,7 @@ const (
 	kindUser                       // user "name" | default [address] [conn type] { ... }
 	kindGroup                      // group "name" [address] [conn type] { ... }
 	kindInclude                    // include "path"
+	kindLDAP                       // ldap_endpoint "name" { ... }
 )
 
 // keyword describes one keyword of one kind of block: what value it takes
@@ -117,7 +118,7 @@ var (
 		blockKW("listen", kindListen, blockListen),
 		blockKW("storage", kindStorage, blockStorage),
 		blockKW("database", kindDatabase, blockDatabase),
-		blockKW("ldap_endpoint", kindNamed, blockLDAPEndpoint),
+		blockKW("ldap_endpoint", kindLDAP, blockLDAPEndpoint),
 		blockKW("shared_pool", kindNamed, blockSharedPool),
 		blockKW("conn_drop_options", kindBlock, blockConnDrop),
 		blockKW("online_restart_drop_options", kindBlock, blockConnDrop),
@@ -451,6 +452,7 @@ var implemented = struct {
 	listen  map[string]func(*Listen, value) error
 	storage map[string]func(*Storage, value) error
 	rule    map[string]func(*Rule, value) error
+	ldap    map[string]func(*LDAPEndpoint, value) error
 }{
 	global: map[string]func(*Config, value) error{
 		"daemonize":                    func(c *Config, v value) error { c.Daemonize = v.b; return nil },
@@ -479,6 +481,7 @@ var implemented = struct {
 		"graceful_shutdown_timeout_ms": func(c *Config, v value) error { c.GracefulShutdownTimeoutMs = v.int(); return nil },
 		"promhttp_server_port":         func(c *Config, v value) error { c.PromhttpServerPort = v.int(); return nil },
 		"virtual_transaction":          func(c *Config, v value) error { c.VirtualTransaction = v.b; return nil },
+		"hba_file":                     func(c *Config, v value) error { c.HBAFile = v.s; return nil },
 	},
 	listen: map[string]func(*Listen, value) error{
 		"host":                 func(l *Listen, v value) error { l.Host = v.s; return nil },
@@ -538,6 +541,24 @@ var implemented = struct {
 		"quantiles":                        setQuantiles,
 		"options":                          func(r *Rule, v value) error { r.Options = append(r.Options, v.pairs...); return nil },
 		"backend_startup_options":          setBackendStartupOptions,
+		"auth_query":                       func(r *Rule, v value) error { r.AuthQuery = v.s; return nil },
+		"auth_query_db":                    func(r *Rule, v value) error { r.AuthQueryDB = v.s; return nil },
+		"auth_query_user":                  func(r *Rule, v value) error { r.AuthQueryUser = v.s; return nil },
+		"ldap_endpoint_name":               func(r *Rule, v value) error { r.LDAPEndpointName = v.s; return nil },
+	},
+	ldap: map[string]func(*LDAPEndpoint, value) error{
+		"ldapserver":          func(l *LDAPEndpoint, v value) error { l.Server = v.s; return nil },
+		"ldapport":            func(l *LDAPEndpoint, v value) error { l.Port = v.int(); return nil },
+		"ldapscheme":          func(l *LDAPEndpoint, v value) error { l.Scheme = v.s; return nil },
+		"ldapurl":             func(l *LDAPEndpoint, v value) error { l.URL = v.s; return nil },
+		"ldapbasedn":          func(l *LDAPEndpoint, v value) error { l.BaseDN = v.s; return nil },
+		"ldapbinddn":          func(l *LDAPEndpoint, v value) error { l.BindDN = v.s; return nil },
+		"ldapbindpasswd":      func(l *LDAPEndpoint, v value) error { l.BindPassword = v.s; return nil },
+		"ldapsearchattribute": func(l *LDAPEndpoint, v value) error { l.SearchAttribute = v.s; return nil },
+		"ldapsearchfilter":    func(l *LDAPEndpoint, v value) error { l.SearchFilter = v.s; return nil },
+		"ldapprefix":          func(l *LDAPEndpoint, v value) error { l.Prefix = v.s; return nil },
+		"ldapsuffix":          func(l *LDAPEndpoint, v value) error { l.Suffix = v.s; return nil },
+		"ldapscope":           func(l *LDAPEndpoint, v value) error { l.Scope = v.s; return nil },
 	},
 }
 
@@ -548,12 +569,6 @@ var pending = map[blockID]map[string]bool{
 	blockTop: {
 		"daemonize": true, "workers": true, "log_config": true, "log_stats": true,
 		"stats_interval": true, "promhttp_server_port": true, "virtual_transaction": true,
-	},
-	blockListen: {
-		"tls": true, "tls_ca_file": true, "tls_key_file": true, "tls_cert_file": true, "tls_protocols": true,
-	},
-	blockStorage: {
-		"tls": true, "tls_ca_file": true, "tls_key_file": true, "tls_cert_file": true, "tls_protocols": true,
 	},
 	blockUser: {
 		"auth_common_name": true, "role": true, "quantiles": true,
@@ -576,6 +591,8 @@ func isImplemented(b blockID, name string) bool {
 		_, ok = implemented.storage[name]
 	case blockUser:
 		_, ok = implemented.rule[name]
+	case blockLDAPEndpoint:
+		_, ok = implemented.ldap[name]
 	}
 	return ok
 }
@@ -583,7 +600,7 @@ func isImplemented(b blockID, name string) bool {
 // implementedElsewhere reports whether name does something in some block
 // other than b; warnings about it in b then say which block they mean.
 func implementedElsewhere(b blockID, name string) bool {
-	for _, other := range []blockID{blockTop, blockListen, blockStorage, blockUser} {
+	for _, other := range []blockID{blockTop, blockListen, blockStorage, blockUser, blockLDAPEndpoint} {
 		if other != b && isImplemented(other, name) {
 			return true
 		}

@@ -9,6 +9,8 @@ package config
 import (
 	"net/netip"
 	"os"
+
+	"github.com/odyssey-go/odyssey/internal/hba"
 )
 
 // PoolMode is the rule's `pool` keyword.
@@ -165,6 +167,13 @@ type Config struct {
 	Storages []*Storage // in config order
 	Rules    []*Rule    // in config order (matching order is decided by the router)
 
+	// HBAFile is `hba_file`; HBA holds its rules, read when the config is
+	// loaded (and so again on every reload). Nil HBA: no host-based check.
+	HBAFile string
+	HBA     *hba.Table
+	// LDAPEndpoints are the `ldap_endpoint "name" { }` blocks.
+	LDAPEndpoints []*LDAPEndpoint
+
 	// Warnings holds one entry per keyword that is accepted but not
 	// implemented (or deprecated), in file order.
 	Warnings []Diag
@@ -247,6 +256,20 @@ type Rule struct {
 	PasswordPassthrough bool       // no
 	Role                Role
 
+	// AuthQuery fetches a user's secret (`auth_query`, with $1 or %u for
+	// the user name) as AuthQueryUser on database AuthQueryDB. The query
+	// runs on a server of AuthQueryRule: the internal rule matching
+	// (AuthQueryDB, AuthQueryUser), or one generated from this rule's
+	// storage when the config has none (as Odyssey does).
+	AuthQuery     string
+	AuthQueryDB   string
+	AuthQueryUser string
+	AuthQueryRule *Rule
+	// LDAPEndpoint is the `ldap_endpoint_name` block, checking clear_text
+	// passwords against a directory.
+	LDAPEndpointName string
+	LDAPEndpoint     *LDAPEndpoint
+
 	StorageName     string // `storage`, mandatory
 	Storage         *Storage
 	StorageDB       string
@@ -280,6 +303,27 @@ type Rule struct {
 
 	Options               []KV // `options { "k" "v" }`: override client session parameters
 	BackendStartupOptions []KV // `backend_startup_options { "k" "v" }`
+}
+
+// LDAPEndpoint is one `ldap_endpoint "name" { }` block. With BaseDN set a
+// login searches for the user's entry (as BindDN) and binds as it
+// (search+bind); otherwise it binds as Prefix + user + Suffix (simple
+// bind), the two modes of PostgreSQL's and Odyssey's LDAP method.
+type LDAPEndpoint struct {
+	Pos             Position
+	Name            string
+	Server          string // ldapserver
+	Port            int    // ldapport; 0 = the scheme's default
+	Scheme          string // ldapscheme: "ldap" (default) or "ldaps"
+	URL             string // ldapurl: overrides server, port and scheme
+	BaseDN          string // ldapbasedn
+	BindDN          string // ldapbinddn
+	BindPassword    string // ldapbindpasswd
+	SearchAttribute string // ldapsearchattribute; default uid
+	SearchFilter    string // ldapsearchfilter: ANDed with the attribute match
+	Prefix          string // ldapprefix
+	Suffix          string // ldapsuffix
+	Scope           string // ldapscope: accepted and unused, as in Odyssey
 }
 
 // KV is one key/value pair of an options block, in config order.

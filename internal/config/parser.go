@@ -34,6 +34,7 @@ type object struct {
 	listen  *Listen
 	storage *Storage
 	rule    *Rule
+	ldap    *LDAPEndpoint
 
 	dbName    string // database blocks: passed on to their user blocks
 	dbDefault bool
@@ -79,6 +80,7 @@ type parser struct {
 	listens  []*object
 	storages []*object
 	rules    []*object
+	ldaps    []*object
 	named    map[blockID][]namedDef
 }
 
@@ -179,6 +181,8 @@ func (p *parser) parseItem(o *object) {
 		p.parseUser(o, kwTok)
 	case kindGroup:
 		p.parseGroup(o, kwTok, kw)
+	case kindLDAP:
+		p.parseLDAPEndpoint(kwTok)
 	case kindBlock, kindNamed:
 		p.parseIgnoredBlock(o, kwTok, kw)
 	default:
@@ -236,6 +240,10 @@ func store(o *object, name string, v value) (bool, error) {
 	case blockUser:
 		if f := implemented.rule[name]; f != nil {
 			return true, f(o.rule, v)
+		}
+	case blockLDAPEndpoint:
+		if f := implemented.ldap[name]; f != nil {
+			return true, f(o.ldap, v)
 		}
 	}
 	return false, nil

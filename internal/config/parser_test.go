@@ -344,7 +344,7 @@ func TestGlobalValueErrors(t *testing.T) {
 
 func TestAcceptedKeywordsWarnOncePerLoad(t *testing.T) {
 	src := ruleConfig(validRule+`
-		auth_query "SELECT 1"
+		auth_query "SELECT usename, passwd FROM pg_shadow WHERE usename = $1"
 		auth_query_user "u"
 		auth_query_db "db"
 		catchup_checks 3`) + `database "db2" {
@@ -354,7 +354,7 @@ func TestAcceptedKeywordsWarnOncePerLoad(t *testing.T) {
 		pool "session"
 		catchup_checks 10
 		auth_query_db "x"
-		auth_query "SELECT 2"
+		auth_query "SELECT usename, passwd FROM pg_shadow WHERE usename = '%u'"
 		auth_query_user "y"
 	}
 }
@@ -372,9 +372,6 @@ resolvers 4
 		got = append(got, w.String())
 	}
 	want := []string{
-		`test.conf:9:3: warning: "auth_query" is accepted but not implemented yet; it has no effect`,
-		`test.conf:10:3: warning: "auth_query_user" is accepted but not implemented yet; it has no effect`,
-		`test.conf:11:3: warning: "auth_query_db" is accepted but not implemented yet; it has no effect`,
 		`test.conf:12:3: warning: "catchup_checks" is deprecated and ignored`,
 		`test.conf:26:20: warning: "storage" in listen blocks is accepted but not implemented yet; it has no effect`,
 		`test.conf:26:33: warning: "compression" is deprecated and ignored`,
@@ -476,8 +473,8 @@ listen {
 		warned[name] = true
 	}
 	for _, name := range []string{
-		"shared_pool", "ldap_endpoint_name", "ldap_storage_credentials_attr", "ldap_storage_credentials",
-		"target_session_attrs", "keepalive", "server_drop_on_cached_plan_error", "ldap_endpoint",
+		"shared_pool", "ldap_storage_credentials_attr", "ldap_storage_credentials",
+		"target_session_attrs", "keepalive", "server_drop_on_cached_plan_error",
 		"online_restart_drop_options", "conn_drop_options", "soft_oom", "query_parsing",
 		"server_max_routing", "endpoints_status_poll_interval", "balancing", "watchdog", "group",
 		"balancing_method", "catchup_timeout", "reserved_clients",

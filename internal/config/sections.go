@@ -97,6 +97,25 @@ func (p *parser) parseStorage(kwTok token) {
 	p.storages = append(p.storages, o)
 }
 
+// parseLDAPEndpoint reads ldap_endpoint "name" { } into a new LDAPEndpoint.
+// Rules refer to it by name (ldap_endpoint_name).
+func (p *parser) parseLDAPEndpoint(kwTok token) {
+	name, _, ok := p.readName(kwTok, false)
+	if !ok {
+		p.skipValue(blockTop, kwTok.pos.Line)
+		return
+	}
+	o := newObject(blockLDAPEndpoint, "ldap_endpoint "+quoteName(name, false), kwTok.pos)
+	o.ldap = &LDAPEndpoint{Pos: kwTok.pos, Name: name}
+	p.named[blockLDAPEndpoint] = append(p.named[blockLDAPEndpoint], namedDef{name: name, pos: kwTok.pos})
+	if !p.expectOpen(blockTop, kwTok, o.path) {
+		return
+	}
+	p.parseItems(o)
+	p.cfg.LDAPEndpoints = append(p.cfg.LDAPEndpoints, o.ldap)
+	p.ldaps = append(p.ldaps, o)
+}
+
 // parseDatabase reads database "name" | default { user ... group ... }.
 func (p *parser) parseDatabase(kwTok token) {
 	name, isDefault, ok := p.readName(kwTok, true)

@@ -12,11 +12,15 @@ import (
 // block or keyword concerned.
 func (p *parser) validate() {
 	p.validateGlobal()
+	p.validateHBA()
 	p.validateListens()
 	storages := p.validateStorages()
+	p.validateTLS()
 	p.validateNamed(blockLDAPEndpoint, "ldap_endpoint")
+	p.validateLDAP()
 	p.validateNamed(blockSharedPool, "shared_pool")
 	p.validateRules(storages)
+	p.resolveAuthQueries()
 }
 
 // valid returns the value of keyword name in o when it was given and
@@ -125,6 +129,7 @@ func (p *parser) validateRules(storages map[string]*Storage) {
 		p.checkRole(o)
 		p.checkAuth(o)
 		p.checkReferences(o)
+		p.resolveAuthSources(o)
 	}
 }
 
@@ -253,6 +258,10 @@ func (p *parser) checkAuth(o *object) {
 			if !has(need) {
 				p.errorf(q.kwPos, "%s: auth_query needs %s", o.path, need)
 			}
+		}
+		if !authQueryPlaceholders(r.AuthQuery) {
+			p.diags.warnOnce("auth_query user "+o.path, q.pos, fmt.Sprintf(
+				"%s: auth_query does not mention the user name ($1 or %%u): every user gets the same secret", o.path))
 		}
 	}
 }

@@ -1,24 +1,33 @@
 package frontend
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/odyssey-go/odyssey/internal/auth"
+	"github.com/odyssey-go/odyssey/internal/authquery"
+	"github.com/odyssey-go/odyssey/internal/backend"
 	"github.com/odyssey-go/odyssey/internal/config"
+	"github.com/odyssey-go/odyssey/internal/ldapauth"
 	"github.com/odyssey-go/odyssey/internal/pgwire"
+	"github.com/odyssey-go/odyssey/internal/router"
 )
 
 // Authenticator checks client credentials against the rules. It keeps the
-// per-process secret for fake exchanges and the SCRAM verifiers derived
-// from plain-text passwords (deriving costs 4096 HMAC rounds; once per
-// password is enough).
+// per-process secret for fake exchanges, the SCRAM verifiers derived from
+// plain-text passwords (deriving costs 4096 HMAC rounds; once per password
+// is enough), the auth_query cache and the per-address limit on failed
+// logins. It lives as long as the process, across reloads.
 type Authenticator struct {
 	mockKey []byte
+	queries *authquery.Cache
+	limiter *failureLimiter
 
 	mu        sync.Mutex
 	verifiers map[string]*auth.Verifier // by plain-text password
@@ -28,8 +37,17 @@ type Authenticator struct {
 func NewAuthenticator() *Authenticator {
 	key := make([]byte, 32)
 	rand.Read(key)
-	return &Authenticator{mockKey: key, verifiers: make(map[string]*auth.Verifier)}
+	return &Authenticator{
+		mockKey:   key,
+		queries:   authquery.New(authquery.DefaultTTL),
+		limiter:   newFailureLimiter(),
+		verifiers: make(map[string]*auth.Verifier),
+	}
 }
+
+// secretLookupTimeout bounds an auth_query (or LDAP) round trip when the
+// listen block has no client_login_timeout.
+const secretLookupTimeout = 10 * time.Second
 
 // Authentication request codes (AuthenticationXXX messages).
 const (
@@ -47,19 +65,62 @@ const scramIterations = 4096
 
 // authenticate runs the rule's method. It returns the client's cleartext
 // password when the method revealed it (for password_passthrough). It does
-// not send AuthenticationOk: the greeting does.
-func (a *Authenticator) authenticate(s *session, rule *config.Rule, user string) (string, error) {
+// not send AuthenticationOk: the greeting does. What a successful login
+// proves about the user (SCRAM keys, an md5 hash) is handed to the route
+// for logging in to PostgreSQL without a password in the config.
+func (a *Authenticator) authenticate(ctx context.Context, s *session, rule *config.Rule, route *router.Route, user string) (string, error) {
+	return a.guard(s, func() (string, error) {
+		ctx, cancel := s.lookupContext(ctx)
+		defer cancel()
+		return a.check(ctx, s, rule, route, user)
+	})
+}
+
+// guard runs one authentication under the per-address failure limit.
+func (a *Authenticator) guard(s *session, run func() (string, error)) (string, error) {
+	addr := s.connInfo().Addr
+	if !a.limiter.allow(addr) {
+		s.log.Warn("too many failed logins from this address, refusing")
+		return "", pgwire.Fatal(pgwire.CodeInvalidAuthorization,
+			"too many failed authentication attempts from this address; try again later")
+	}
+	pw, err := run()
+	var pe *pgwire.Error
+	if errors.As(err, &pe) && (pe.Code == pgwire.CodeInvalidPassword || pe.Code == pgwire.CodeInvalidAuthorization) {
+		a.limiter.fail(addr)
+	}
+	return pw, err
+}
+
+// lookupContext bounds secret lookups by the client's login deadline.
+func (s *session) lookupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ms := s.listen.ClientLoginTimeout; ms > 0 {
+		return context.WithDeadline(ctx, s.start.Add(time.Duration(ms)*time.Millisecond))
+	}
+	return context.WithTimeout(ctx, secretLookupTimeout)
+}
+
+// check is authenticate without the rate limit.
+func (a *Authenticator) check(ctx context.Context, s *session, rule *config.Rule, route *router.Route, user string) (string, error) {
 	switch rule.Authentication {
 	case config.AuthNone:
 		return "", nil
 	case config.AuthBlock:
 		return "", pgwire.Fatal(pgwire.CodeInvalidAuthorization, fmt.Sprintf("user blocked: %s %s", s.db, user))
 	case config.AuthCert:
-		return "", pgwire.Fatal(pgwire.CodeInvalidPassword, "certificate authentication requires TLS, which is not enabled")
+		return "", a.checkCert(s, rule, user)
+	case config.AuthClearText, config.AuthMD5, config.AuthSCRAM:
+	default:
+		return "", pgwire.Fatal(pgwire.CodeInvalidAuthorization, "unsupported authentication method "+rule.Authentication.String())
 	}
-	secret, err := auth.ParseSecret(rule.Password)
+	if rule.Authentication == config.AuthClearText && rule.LDAPEndpoint != nil {
+		return a.ldap(ctx, s, rule, user)
+	}
+	secret, ok, err := a.secret(ctx, s, rule, user)
 	if err != nil {
-		s.log.Error("rule has no usable password", "rule", rule.Name(), "error", err)
+		return "", err
+	}
+	if !ok {
 		return "", a.fake(s, rule.Authentication, user)
 	}
 	switch rule.Authentication {
@@ -68,24 +129,129 @@ func (a *Authenticator) authenticate(s *session, rule *config.Rule, user string)
 		if err != nil {
 			return "", err
 		}
+		if secret.Kind == auth.SecretSCRAM {
+			// One key derivation both checks the password and gives the
+			// key for SCRAM passthrough.
+			ck := secret.SCRAM.PasswordClientKey(pw)
+			if ck == nil {
+				return "", passwordFailed(user)
+			}
+			route.LearnCredentials(backend.Credentials{ClientKey: ck, ServerKey: secret.SCRAM.ServerKey})
+			return pw, nil
+		}
 		if !auth.CheckPassword(secret, user, pw) {
 			return "", passwordFailed(user)
+		}
+		if secret.Kind == auth.SecretMD5 {
+			route.LearnCredentials(backend.Credentials{MD5: secret.MD5})
 		}
 		return pw, nil
 	case config.AuthMD5:
 		if secret.Kind == auth.SecretSCRAM {
-			s.log.Error("md5 authentication needs a plain or md5 password, the rule has a SCRAM verifier", "rule", rule.Name())
+			s.log.Error("md5 authentication needs a plain or md5 password, the stored secret is a SCRAM verifier", "rule", rule.Name())
 		}
-		return "", a.md5(s, secret, user)
-	case config.AuthSCRAM:
+		if err := a.md5(s, secret, user); err != nil {
+			return "", err
+		}
+		if secret.Kind == auth.SecretMD5 {
+			route.LearnCredentials(backend.Credentials{MD5: secret.MD5})
+		}
+		return "", nil
+	default: // config.AuthSCRAM
 		v := a.verifierFor(secret)
 		if v == nil {
-			s.log.Error("scram-sha-256 authentication needs a plain password or a SCRAM verifier, the rule has an md5 hash", "rule", rule.Name())
-			return "", a.scram(s, auth.MockVerifier(a.mockKey, user), user, true)
+			s.log.Error("scram-sha-256 authentication needs a plain password or a SCRAM verifier, the stored secret is an md5 hash", "rule", rule.Name())
+			_, err := a.scram(s, auth.MockVerifier(a.mockKey, user), user, true)
+			return "", err
 		}
-		return "", a.scram(s, v, user, false)
+		clientKey, err := a.scram(s, v, user, false)
+		if err != nil {
+			return "", err
+		}
+		if secret.Kind == auth.SecretSCRAM {
+			route.LearnCredentials(backend.Credentials{ClientKey: clientKey, ServerKey: v.ServerKey})
+		}
+		return "", nil
 	}
-	return "", pgwire.Fatal(pgwire.CodeInvalidAuthorization, "unsupported authentication method "+rule.Authentication.String())
+}
+
+// secret returns the user's stored secret: from auth_query when the rule
+// has one, else the rule's password. ok is false when there is none the
+// method can use (no such user, an unusable value); the caller then runs
+// an exchange that fails like a wrong password.
+func (a *Authenticator) secret(ctx context.Context, s *session, rule *config.Rule, user string) (auth.Secret, bool, error) {
+	text := rule.Password
+	if rule.AuthQuery != "" {
+		host := ""
+		if addr := s.connInfo().Addr; addr.IsValid() {
+			host = addr.String()
+		}
+		res, err := a.queries.Lookup(ctx, authquery.Key{Scope: rule, User: user}, rule.AuthQuery, host, a.fetcher(s, rule))
+		if err != nil {
+			s.log.Error("auth_query failed", "error", err)
+			return auth.Secret{}, false, pgwire.Fatal(pgwire.CodeConnectionFailure,
+				"failed to check the password: the password lookup (auth_query) failed")
+		}
+		if !res.Found {
+			s.log.Info("auth_query found no password for the user")
+			return auth.Secret{}, false, nil
+		}
+		text = res.Secret
+	}
+	sec, err := auth.ParseSecret(text)
+	if err != nil {
+		s.log.Error("no usable password for the user", "rule", rule.Name(), "auth_query", rule.AuthQuery != "", "error", err)
+		return auth.Secret{}, false, nil
+	}
+	return sec, true, nil
+}
+
+// fetcher runs auth_query on a server of the rule's internal route, like
+// the route's own internal queries (Route.NormalizeParams).
+func (a *Authenticator) fetcher(s *session, rule *config.Rule) authquery.Fetcher {
+	return func(ctx context.Context, sql string) ([][]string, error) {
+		rt, err := s.f.Router().AttachInternal(rule.AuthQueryRule, rule.AuthQueryDB, rule.AuthQueryUser)
+		if err != nil {
+			return nil, err
+		}
+		srv, err := rt.Acquire(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := srv.Query(ctx, sql)
+		var pe *pgwire.Error
+		if err != nil && !errors.As(err, &pe) {
+			srv.Close()
+			rt.Discard(srv)
+			return nil, err
+		}
+		if !rt.Release(srv) {
+			srv.Close()
+		}
+		if pe != nil {
+			return nil, fmt.Errorf("%s: %s", pe.Code, pe.Message)
+		}
+		return rows, nil
+	}
+}
+
+// ldap checks a clear_text password against the rule's ldap_endpoint.
+func (a *Authenticator) ldap(ctx context.Context, s *session, rule *config.Rule, user string) (string, error) {
+	pw, err := a.cleartext(s)
+	if err != nil {
+		return "", err
+	}
+	err = ldapauth.Authenticate(ctx, rule.LDAPEndpoint, user, pw)
+	switch {
+	case err == nil:
+		return pw, nil
+	case errors.Is(err, ldapauth.ErrInvalidCredentials):
+		s.log.Info("ldap refused the login", "reason", err.Error())
+		return "", passwordFailed(user)
+	default:
+		s.log.Error("ldap authentication failed", "endpoint", rule.LDAPEndpoint.Name, "error", err)
+		return "", pgwire.Fatal(pgwire.CodeConnectionFailure, "failed to check the password: the LDAP server did not answer")
+	}
 }
 
 // fake runs an exchange of the given method that can only fail, for users
@@ -100,8 +266,14 @@ func (a *Authenticator) fake(s *session, method config.AuthMethod, user string) 
 	case config.AuthMD5:
 		// An md5 hash nobody can match: the check fails like a wrong password.
 		return a.md5(s, auth.Secret{Kind: auth.SecretMD5, MD5: "md5" + strings.Repeat("0", 32)}, user)
+	case config.AuthCert:
+		if _, err := s.clientCN(); err != nil {
+			return err
+		}
+		return certFailed(user)
 	default:
-		return a.scram(s, auth.MockVerifier(a.mockKey, user), user, true)
+		_, err := a.scram(s, auth.MockVerifier(a.mockKey, user), user, true)
+		return err
 	}
 }
 
@@ -183,10 +355,12 @@ func (a *Authenticator) md5(s *session, secret auth.Secret, user string) error {
 	return nil
 }
 
-// scram runs SCRAM-SHA-256 against v. doomed makes the exchange fail at the
-// end whatever the client sends (unknown user, unusable secret).
-func (a *Authenticator) scram(s *session, v *auth.Verifier, user string, doomed bool) error {
-	sess := auth.NewServerSession(v, nil)
+// scram runs SCRAM-SHA-256 against v, offering SCRAM-SHA-256-PLUS on a
+// TLS connection, and returns the client's ClientKey recovered from its
+// proof. doomed makes the exchange fail at the end whatever the client
+// sends (unknown user, unusable secret).
+func (a *Authenticator) scram(s *session, v *auth.Verifier, user string, doomed bool) ([]byte, error) {
+	sess := auth.NewServerSession(v, s.binding)
 	var list []byte
 	for _, m := range sess.Mechanisms() {
 		list = append(list, m...)
@@ -194,35 +368,35 @@ func (a *Authenticator) scram(s *session, v *auth.Verifier, user string, doomed 
 	}
 	list = append(list, 0)
 	if err := s.sendAuth(authSASL, list); err != nil {
-		return err
+		return nil, err
 	}
 	body, err := s.readPassword()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mech, data, err := parseSASLInitial(body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	first, err := sess.ClientFirst(mech, data)
 	if err != nil {
-		return scramError(err, user)
+		return nil, scramError(err, user)
 	}
 	if err := s.sendAuth(authSASLContinue, first); err != nil {
-		return err
+		return nil, err
 	}
 	body, err = s.readPassword()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	final, err := sess.ClientFinal(body)
 	if err != nil {
-		return scramError(err, user)
+		return nil, scramError(err, user)
 	}
 	if doomed {
-		return passwordFailed(user)
+		return nil, passwordFailed(user)
 	}
-	return s.sendAuth(authSASLFinal, final)
+	return sess.ClientKey(), s.sendAuth(authSASLFinal, final)
 }
 
 // scramError maps a SCRAM failure to the SQLSTATE PostgreSQL uses.

@@ -7,6 +7,7 @@ package frontend
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"github.com/odyssey-go/odyssey/internal/pgwire"
 	"github.com/odyssey-go/odyssey/internal/relay"
 	"github.com/odyssey-go/odyssey/internal/router"
+	"github.com/odyssey-go/odyssey/internal/tlsconf"
 )
 
 // Frontend serves client connections against the current router.
@@ -37,6 +39,13 @@ type Frontend struct {
 	// phase and again (with active false) when it leaves; the instance uses
 	// it to reach clients at shutdown.
 	OnClient func(c *router.Client, active bool)
+	// TLS holds the listen blocks' certificates (see tls.go); the instance
+	// shares it with the routers and reloads it. Nil: a private store is
+	// made on first use.
+	TLS *tlsconf.Store
+
+	tlsOnce sync.Once
+	ownTLS  *tlsconf.Store
 
 	mu       sync.Mutex
 	logins   map[*session]struct{} // connections still logging in
@@ -51,7 +60,7 @@ func (f *Frontend) Shutdown() {
 	f.stopping = true
 	for s := range f.logins {
 		s.stopped.Store(true)
-		s.conn.SetDeadline(time.Unix(1, 0))
+		s.raw.SetDeadline(time.Unix(1, 0))
 	}
 	f.mu.Unlock()
 }
@@ -77,8 +86,17 @@ func (f *Frontend) track(s *session, add bool) bool {
 
 // session is one connection during login.
 type session struct {
-	f      *Frontend
-	conn   net.Conn
+	f *Frontend
+	// conn is what the client's protocol goes through: raw, or a TLS
+	// connection over it after an SSLRequest. raw is the accepted socket,
+	// for deadlines from other goroutines (Shutdown) and for closing.
+	conn    net.Conn
+	raw     net.Conn
+	tlsConn *tls.Conn // nil without TLS
+	// binding is the tls-server-end-point data of the certificate this
+	// connection was served, for SCRAM-SHA-256-PLUS.
+	binding []byte
+
 	id     string
 	log    *slog.Logger
 	listen *config.Listen
@@ -90,7 +108,7 @@ type session struct {
 
 // Serve runs the connection to its end and closes it.
 func (f *Frontend) Serve(ctx context.Context, conn net.Conn, listen *config.Listen) {
-	s := &session{f: f, conn: conn, id: router.NewID('c'), listen: listen, start: time.Now()}
+	s := &session{f: f, conn: conn, raw: conn, id: router.NewID('c'), listen: listen, start: time.Now()}
 	s.log = f.Log.With("client", s.id, "addr", conn.RemoteAddr().String())
 	defer conn.Close()
 	if !f.track(s, true) {
@@ -174,7 +192,7 @@ func (s *session) startup() (*pgwire.Startup, error) {
 				return nil, pgwire.ProtocolError("duplicate SSLRequest")
 			}
 			sawSSL = true
-			if _, err := s.conn.Write([]byte{'N'}); err != nil {
+			if err := s.answerSSLRequest(); err != nil {
 				return nil, err
 			}
 		case pgwire.KindGSSENCRequest:
@@ -189,6 +207,9 @@ func (s *session) startup() (*pgwire.Startup, error) {
 			s.f.Router().Cancel(st.CancelPID, st.CancelSecret)
 			return nil, nil
 		default:
+			if err := s.requireTLS(); err != nil {
+				return nil, err
+			}
 			if st.Major != 3 {
 				return nil, pgwire.Fatal(pgwire.CodeFeatureNotSupported, fmt.Sprintf(
 					"unsupported frontend protocol %d.%d: server supports 3.0", st.Major, st.Minor))
@@ -223,8 +244,8 @@ func appendUint32(b []byte, v uint32) []byte {
 
 // connInfo describes the connection for rule matching.
 func (s *session) connInfo() router.ConnInfo {
-	var ci router.ConnInfo
-	if ta, ok := s.conn.RemoteAddr().(*net.TCPAddr); ok {
+	ci := router.ConnInfo{TLS: s.tlsConn != nil}
+	if ta, ok := s.raw.RemoteAddr().(*net.TCPAddr); ok {
 		if a, ok := netip.AddrFromSlice(ta.IP); ok {
 			ci.Addr = a.Unmap()
 		}
@@ -249,13 +270,19 @@ func (s *session) login(ctx context.Context, st *pgwire.Startup) error {
 	s.db = db
 	s.log = s.log.With("db", db, "user", user)
 	rtr := s.f.Router()
+	if err := s.checkHBA(rtr.Config(), db, user); err != nil {
+		return err
+	}
 	ci := s.connInfo()
 	rule := rtr.Match(db, user, ci)
 	if rule == nil {
 		if like := rtr.DatabaseRule(db, ci); like != nil {
 			// A user without a rule: fail exactly as a wrong password
 			// would, so that user names cannot be probed.
-			return s.f.Auth.fake(s, like.Authentication, user)
+			_, err := s.f.Auth.guard(s, func() (string, error) {
+				return "", s.f.Auth.fake(s, like.Authentication, user)
+			})
+			return err
 		}
 		return pgwire.Fatal(pgwire.CodeInvalidCatalogName, fmt.Sprintf("route for '%s.%s' is not found", db, user))
 	}
@@ -271,7 +298,7 @@ func (s *session) login(ctx context.Context, st *pgwire.Startup) error {
 	}
 	defer rtr.Detach(route)
 
-	password, err := s.f.Auth.authenticate(s, rule, user)
+	password, err := s.f.Auth.authenticate(ctx, s, rule, route, user)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/odyssey-go/odyssey/internal/listener"
 	"github.com/odyssey-go/odyssey/internal/pgwire"
 	"github.com/odyssey-go/odyssey/internal/router"
+	"github.com/odyssey-go/odyssey/internal/tlsconf"
 )
 
 // Instance is one running pooler.
@@ -26,6 +27,9 @@ type Instance struct {
 	cfg      *config.Config
 	router   atomic.Pointer[router.Router]
 	frontend *frontend.Frontend
+	// tls holds every certificate and key of the config, shared by the
+	// frontend (listen) and the routers (storages); Reload re-reads them.
+	tls *tlsconf.Store
 
 	listeners []*listener.Listener
 	conns     sync.WaitGroup // one per accepted connection
@@ -37,13 +41,16 @@ type Instance struct {
 
 // New prepares an instance for cfg; Start binds and serves.
 func New(cfg *config.Config, log *slog.Logger) *Instance {
-	in := &Instance{log: log, cfg: cfg, clients: make(map[*router.Client]struct{})}
-	in.router.Store(router.New(cfg, log))
+	in := &Instance{log: log, cfg: cfg, clients: make(map[*router.Client]struct{}), tls: tlsconf.NewStore()}
+	rtr := router.New(cfg, log)
+	rtr.SetTLS(in.tls)
+	in.router.Store(rtr)
 	in.frontend = &frontend.Frontend{
 		Router:   in.router.Load,
 		Log:      log,
 		Auth:     frontend.NewAuthenticator(),
 		OnClient: in.trackClient,
+		TLS:      in.tls,
 	}
 	return in
 }
@@ -51,6 +58,9 @@ func New(cfg *config.Config, log *slog.Logger) *Instance {
 // Start binds every listen block and starts serving. On error nothing is
 // left bound.
 func (in *Instance) Start(ctx context.Context) error {
+	if err := in.tls.Check(in.cfg); err != nil {
+		return err
+	}
 	tcp := listener.TCPOptions{
 		NoDelay:     in.cfg.Nodelay,
 		UserTimeout: time.Duration(in.cfg.KeepaliveUsrTimeout) * time.Millisecond,
@@ -106,6 +116,10 @@ func (in *Instance) Addrs() []net.Addr {
 	}
 	return out
 }
+
+// TLS returns the store holding the certificates and keys of the listen
+// and storage blocks. Reload re-reads them; RELOAD and SIGHUP call it.
+func (in *Instance) TLS() *tlsconf.Store { return in.tls }
 
 // Router returns the current router.
 func (in *Instance) Router() *router.Router { return in.router.Load() }

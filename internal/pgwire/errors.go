@@ -120,3 +120,30 @@ func ParseError(frame []byte) *Error {
 	}
 	return e
 }
+
+// IsFatal reports whether a whole ErrorResponse frame has severity FATAL
+// or PANIC, without allocating.
+func IsFatal(frame []byte) bool {
+	if len(frame) < HeaderLen {
+		return false
+	}
+	b := frame[HeaderLen:]
+	for len(b) > 0 && b[0] != 0 {
+		code := b[0]
+		i := bytes.IndexByte(b[1:], 0)
+		if i < 0 {
+			return false
+		}
+		v := b[1 : 1+i]
+		if code == 'V' || code == 'S' {
+			if string(v) == SeverityFatal || string(v) == "PANIC" {
+				return true
+			}
+			if code == 'V' {
+				return false
+			}
+		}
+		b = b[2+i:]
+	}
+	return false
+}

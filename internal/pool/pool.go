@@ -50,10 +50,17 @@ type grant[S comparable] struct {
 // the slot if dialing failed). It waits in FIFO order up to timeout
 // (0 = forever) or until ctx is done.
 func (p *Pool[S]) Acquire(ctx context.Context, timeout time.Duration) (s S, dial bool, err error) {
+	s, dial, _, err = p.AcquireWait(ctx, timeout)
+	return s, dial, err
+}
+
+// AcquireWait is Acquire that also says how long the caller waited in the
+// queue (zero on the fast path, which reads no clock).
+func (p *Pool[S]) AcquireWait(ctx context.Context, timeout time.Duration) (s S, dial bool, waited time.Duration, err error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return s, false, ErrClosed
+		return s, false, 0, ErrClosed
 	}
 	if n := len(p.idle); n > 0 {
 		s = p.idle[n-1]
@@ -61,17 +68,18 @@ func (p *Pool[S]) Acquire(ctx context.Context, timeout time.Duration) (s S, dial
 		p.idle[n-1] = zero
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		return s, false, nil
+		return s, false, 0, nil
 	}
 	if p.size == 0 || p.total < p.size {
 		p.total++
 		p.mu.Unlock()
-		return s, true, nil
+		return s, true, 0, nil
 	}
-	w := &waiter[S]{ch: make(chan grant[S], 1)}
+	w := &waiter[S]{ch: make(chan grant[S], 1), since: time.Now()}
 	p.waiters.pushBack(w)
 	p.mu.Unlock()
-	return p.wait(ctx, w, timeout)
+	s, dial, err = p.wait(ctx, w, timeout)
+	return s, dial, time.Since(w.since), err
 }
 
 func (p *Pool[S]) wait(ctx context.Context, w *waiter[S], timeout time.Duration) (S, bool, error) {
@@ -229,13 +237,18 @@ type Stats struct {
 	Total   int // idle + busy + dialing
 	Idle    int
 	Waiting int
+	MaxWait time.Duration // how long the oldest waiter has waited
 }
 
 // Stats returns a consistent snapshot.
 func (p *Pool[S]) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Stats{Size: p.size, Total: p.total, Idle: len(p.idle), Waiting: p.waiters.len}
+	st := Stats{Size: p.size, Total: p.total, Idle: len(p.idle), Waiting: p.waiters.len}
+	if p.waiters.head != nil {
+		st.MaxWait = time.Since(p.waiters.head.since)
+	}
+	return st
 }
 
 // Idle returns a copy of the idle servers (for the console and expiry).

@@ -1,11 +1,14 @@
 package pool
 
+import "time"
+
 // waiter is one caller blocked in Acquire. ch has room for one grant so
 // that a releaser never blocks on a waiter.
 type waiter[S comparable] struct {
 	ch         chan grant[S]
 	prev, next *waiter[S]
 	queued     bool
+	since      time.Time // when it started waiting
 }
 
 // waitList is an intrusive FIFO so that a waiter that gives up leaves the

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/odyssey-go/odyssey/internal/pgwire"
+	"github.com/odyssey-go/odyssey/internal/stats"
 )
 
 // Attacher finds a server for a client; a route implements it. Acquire
@@ -53,6 +54,7 @@ type ClientConfig struct {
 	Policy   *Policy
 	Defaults Params // the route's parameter defaults
 	Params   Params // parameters the client set at startup (non-default only)
+	Stats    *stats.Route
 }
 
 // Client is one client connection in its main phase (after login).
@@ -93,20 +95,58 @@ type Client struct {
 
 	reason   atomic.Pointer[pgwire.Error] // why Run was woken: kill, shutdown, server failure
 	draining atomic.Pointer[pgwire.Error] // leave at the next transaction boundary with this error
+
+	// For the console: what the client does now and when it last asked.
+	stats       *stats.Route
+	state       atomic.Int32 // a ClientState
+	lastRequest atomic.Int64 // unix nanoseconds
+	Connected   time.Time
 }
+
+// ClientState is what a client is doing, for the console.
+type ClientState int32
+
+const (
+	ClientIdle    ClientState = iota // between requests, no server (or session pool, idle)
+	ClientWaiting                    // waiting for a server
+	ClientActive                     // has a server
+)
+
+func (s ClientState) String() string {
+	return [...]string{"idle", "waiting", "active"}[s]
+}
+
+// State returns what the client does now.
+func (c *Client) State() ClientState { return ClientState(c.state.Load()) }
+
+// LastRequest is when the client last sent a request (zero: never).
+func (c *Client) LastRequest() time.Time {
+	if n := c.lastRequest.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// Server returns the attached server, or nil.
+func (c *Client) Server() *Server { return c.server.Load() }
 
 // NewClient prepares a client for Run.
 func NewClient(cfg ClientConfig) *Client {
 	c := &Client{
-		ID:       cfg.ID,
-		conn:     cfg.Conn,
-		log:      cfg.Log,
-		attacher: cfg.Attacher,
-		policy:   cfg.Policy,
-		defaults: cfg.Defaults,
-		params:   cfg.Params,
-		inspect:  clientInspect,
-		out:      newWriter(cfg.Conn),
+		ID:        cfg.ID,
+		conn:      cfg.Conn,
+		log:       cfg.Log,
+		attacher:  cfg.Attacher,
+		policy:    cfg.Policy,
+		defaults:  cfg.Defaults,
+		params:    cfg.Params,
+		inspect:   clientInspect,
+		out:       newWriter(cfg.Conn),
+		stats:     cfg.Stats,
+		Connected: time.Now(),
+	}
+	if c.stats == nil {
+		c.stats = new(stats.Route)
 	}
 	if cfg.Policy.LogQuery {
 		c.inspect = clientInspectQuery
@@ -302,6 +342,7 @@ func (c *Client) logParse(frame []byte) {
 // send writes a run of client messages to the attached server, attaching
 // one first when the client has none and the run needs one.
 func (c *Client) send(run []byte, requests int, sync syncChange) error {
+	c.stats.BytesIn.Add(uint64(len(run)))
 	if s := c.server.Load(); s != nil && s.send(c, requests, sync) {
 		return c.writeServer(s, nil, run)
 	}
@@ -324,8 +365,10 @@ func (c *Client) send(run []byte, requests int, sync syncChange) error {
 // (nil when the server already has the client's parameters).
 func (c *Client) attach() (*Server, []byte, error) {
 	for attempt := 0; ; attempt++ {
+		c.state.Store(int32(ClientWaiting))
 		s, err := c.attacher.Acquire(c.ctx, c)
 		if err != nil {
+			c.state.Store(int32(ClientIdle))
 			if r := c.reason.Load(); r != nil {
 				return nil, nil, r
 			}
@@ -415,11 +458,14 @@ func (c *Client) rawReadLoop(fd uintptr) bool {
 			c.loopErr = err
 			return true
 		}
-		if n < room {
-			if c.w == 0 {
-				c.releaseBuf()
-			}
-			return false // drained: wait for more
+		// Drained, and at a message boundary: wait for the next edge. A
+		// client that closes right after a complete request is noticed
+		// when the reply cannot be written (writeFromServer kills it);
+		// mid-message, read on so that an EOF that came with the data is
+		// not missed.
+		if n < room && c.w == 0 && !c.walker.Continuing() {
+			c.releaseBuf()
+			return false
 		}
 	}
 }
@@ -442,13 +488,20 @@ func (c *Client) releaseBuf() {
 // inside a frame.
 func (c *Client) writeFromServer(b []byte, mid bool) {
 	c.writeMu.Lock()
+	failed := false
 	if c.writeErr == nil {
 		if err := c.out.write(b); err != nil {
 			c.writeErr = err
+			failed = true
 		}
 		c.outMid = mid
 	}
 	c.writeMu.Unlock()
+	if failed {
+		// The client is gone; its goroutine may be waiting for a request
+		// that will never come.
+		c.Kill(&pgwire.Error{})
+	}
 }
 
 // WriteOwn writes bytes the pooler itself produced (errors, notices),
@@ -485,7 +538,10 @@ func (c *Client) finish(err error) error {
 	default:
 		return err // network error: nobody to tell
 	}
-	if pe.Message != "" {
+	if pe.Message == "" {
+		return nil // closed without a word (the client was already gone)
+	}
+	{
 		e := *pe
 		e.Severity = pgwire.SeverityFatal
 		e.Message = "odyssey: " + c.ID + ": " + e.Message

@@ -21,6 +21,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/odyssey-go/odyssey/internal/stats"
 	"io"
 	"log/slog"
 	"net"
@@ -300,6 +301,8 @@ func (h *fakeHome) Discard(s *Server) {
 	h.discarded.Add(1)
 	h.event("discard " + s.ID)
 }
+
+func (h *fakeHome) Stats() *stats.Route { return nil }
 
 func (h *fakeHome) Remove(s *Server) bool {
 	ok := h.pool.Remove(s)

@@ -13,7 +13,11 @@ import (
 
 	"github.com/odyssey-go/odyssey/internal/backend"
 	"github.com/odyssey-go/odyssey/internal/pgwire"
+	"github.com/odyssey-go/odyssey/internal/stats"
 )
+
+// errServerFatal ends a pump after PostgreSQL's FATAL error.
+var errServerFatal = errors.New("server sent FATAL and is closing the connection")
 
 // Home is where a server belongs: its route's pool. The router implements it.
 type Home interface {
@@ -25,6 +29,8 @@ type Home interface {
 	// Remove takes an idle server out of the pool; false means someone
 	// else owns it right now.
 	Remove(s *Server) bool
+	// Stats are the route's counters.
+	Stats() *stats.Route
 }
 
 // serverState says who owns a server.
@@ -95,6 +101,15 @@ type Server struct {
 	lastUsed      time.Time
 	broken        error        // a reason not to reuse this server
 	query         *queryResult // the internal query running, if any
+	now           time.Time    // the clock, read at most once per chunk (see process)
+	closing       bool         // PostgreSQL sent FATAL: the connection is ending
+
+	// Timing for statistics, guarded by mu.
+	stats      *stats.Route
+	reqStarts  []time.Time // when each outstanding client request was sent, oldest first from reqHead
+	reqHead    int
+	xactStart  time.Time // when the client's current transaction began (zero: none)
+	attachedAt time.Time // when the current client attached (request_time in SHOW SERVERS)
 }
 
 // queryResult collects the reply to Server.Query.
@@ -118,8 +133,12 @@ func NewServer(id string, conn *backend.Conn, home Home, policy *Policy, default
 		log:      log,
 		buf:      make([]byte, serverBufSize),
 		out:      newWriter(conn.Conn),
+		stats:    home.Stats(),
 		tx:       pgwire.TxIdle,
 		lastUsed: time.Now(),
+	}
+	if s.stats == nil {
+		s.stats = new(stats.Route)
 	}
 	go s.pump()
 	return s
@@ -168,11 +187,17 @@ func (s *Server) readLoop() error {
 						return true
 					}
 					s.w += n
-					if err := s.process(); err != nil {
+					more, err := s.process()
+					if err != nil {
 						loopErr = err
 						return true
 					}
-					if n < room {
+					// A short read drained the socket, so the next data
+					// brings a new readiness edge: wait without reading
+					// for EAGAIN. Not when a reply is still owed: if the
+					// server died, its EOF came with the data we just
+					// read and no new edge will follow, so read on.
+					if n < room && !more {
 						return false
 					}
 				}
@@ -187,7 +212,7 @@ func (s *Server) readLoop() error {
 		n, err := s.Conn.Read(s.buf[s.w:])
 		if n > 0 {
 			s.w += n
-			if perr := s.process(); perr != nil {
+			if _, perr := s.process(); perr != nil {
 				return perr
 			}
 		}
@@ -200,10 +225,11 @@ func (s *Server) readLoop() error {
 // process walks what the pump has read, updates the server's state,
 // forwards the visible part to the attached client, and detaches or
 // finishes a reset when the replies say so.
-func (s *Server) process() error {
+func (s *Server) process() (expectMore bool, err error) {
 	b := s.buf[:s.w]
 	r, visible := 0, 0
 	s.mu.Lock()
+	s.now = time.Time{} // read lazily by the first ReadyForQuery that needs it
 	c := s.client
 	inspectSet := serverInspect
 	if s.query != nil {
@@ -213,7 +239,7 @@ func (s *Server) process() error {
 		p, err := s.walker.Next(b[r:], inspectSet, wholeMax)
 		if err != nil {
 			s.mu.Unlock()
-			return err
+			return false, err
 		}
 		if p.N == 0 {
 			break
@@ -232,9 +258,12 @@ func (s *Server) process() error {
 	}
 	settled := s.pending == 0 && !s.unsynced
 	state := s.state
+	closing := s.closing
+	expectMore = s.pending > 0 || s.walker.Continuing() || r < len(b)
 	s.mu.Unlock()
 
 	if c != nil && r > visible {
+		s.stats.BytesOut.Add(uint64(r - visible))
 		// Bytes after r (a partial header, or a frame we wait to see
 		// whole) are not forwarded yet, so only a forwarded partial body
 		// leaves the client's stream in the middle of a frame.
@@ -250,7 +279,10 @@ func (s *Server) process() error {
 			s.continueReset()
 		}
 	}
-	return nil
+	if closing {
+		return false, errServerFatal
+	}
+	return expectMore, nil
 }
 
 // inspect updates state from one whole frame. Called with s.mu held.
@@ -262,6 +294,9 @@ func (s *Server) inspect(f []byte, c *Client) {
 		}
 		s.tx = pgwire.ReadyStatus(f)
 		s.copyMode = false
+		if s.hidden == 0 {
+			s.requestDone(c != nil && s.state == stateAttached)
+		}
 		if q := s.query; q != nil && s.pending == 0 {
 			s.query = nil
 			close(q.done)
@@ -283,6 +318,11 @@ func (s *Server) inspect(f []byte, c *Client) {
 			c.noteParam(name, value)
 		}
 	case pgwire.MsgErrorResponse:
+		if pgwire.IsFatal(f) {
+			// PostgreSQL closes the connection after a FATAL; its EOF may
+			// arrive with this data and bring no readiness edge of its own.
+			s.closing = true
+		}
 		if s.query != nil {
 			s.query.err = pgwire.ParseError(f)
 			return
@@ -295,6 +335,31 @@ func (s *Server) inspect(f []byte, c *Client) {
 		}
 	case pgwire.MsgCopyInResponse, pgwire.MsgCopyOutResponse, pgwire.MsgCopyBothResponse:
 		s.copyMode = true
+	}
+}
+
+// requestDone accounts for the answer to the oldest outstanding client
+// request; count says the client is still there to count it. Called with
+// s.mu held, at a ReadyForQuery that is not ours.
+func (s *Server) requestDone(count bool) {
+	var start time.Time
+	if s.reqHead < len(s.reqStarts) {
+		start = s.reqStarts[s.reqHead]
+		s.reqHead++
+		if s.reqHead == len(s.reqStarts) {
+			s.reqStarts, s.reqHead = s.reqStarts[:0], 0
+		}
+	}
+	if !count || start.IsZero() {
+		return
+	}
+	if s.now.IsZero() {
+		s.now = time.Now()
+	}
+	s.stats.Query(s.now.Sub(start))
+	if s.tx == pgwire.TxIdle && !s.xactStart.IsZero() {
+		s.stats.Xact(s.now.Sub(s.xactStart))
+		s.xactStart = time.Time{}
 	}
 }
 
@@ -333,6 +398,8 @@ func (s *Server) settle(c *Client) {
 // detachLocked unbinds c. Called with s.mu held; the server is then owned
 // by its pump until the reset finishes.
 func (s *Server) detachLocked(c *Client) {
+	s.reqStarts, s.reqHead, s.xactStart = s.reqStarts[:0], 0, time.Time{}
+	c.state.Store(int32(ClientIdle))
 	s.client = nil
 	s.state = stateReset
 	s.resetSent = false
@@ -539,6 +606,8 @@ func (s *Server) attach(c *Client, deploy bool) bool {
 	}
 	s.state = stateAttached
 	s.client = c
+	s.attachedAt = time.Now()
+	c.state.Store(int32(ClientActive))
 	if deploy {
 		s.pending++
 		s.hidden++
@@ -558,6 +627,16 @@ func (s *Server) send(c *Client, requests int, sync syncChange) bool {
 		return false
 	}
 	s.pending += requests
+	if requests > 0 {
+		now := time.Now()
+		for range requests {
+			s.reqStarts = append(s.reqStarts, now)
+		}
+		if s.tx == pgwire.TxIdle && s.xactStart.IsZero() {
+			s.xactStart = now
+		}
+		c.lastRequest.Store(now.UnixNano())
+	}
 	switch sync {
 	case syncOpened:
 		s.unsynced = true

@@ -17,6 +17,7 @@ import (
 	"github.com/odyssey-go/odyssey/internal/pgwire"
 	"github.com/odyssey-go/odyssey/internal/pool"
 	"github.com/odyssey-go/odyssey/internal/relay"
+	"github.com/odyssey-go/odyssey/internal/stats"
 )
 
 // smartDiscard is Odyssey's pool_smart_discard: DISCARD ALL minus
@@ -40,9 +41,11 @@ type Route struct {
 	clients int // guarded by router.mu
 
 	mu          sync.Mutex
-	greeting    []pgwire.Param // ParameterStatus of the first login, in order
-	defaults    relay.Params   // the tracked subset of greeting
-	passthrough string         // the client's password, for password_passthrough
+	greeting    []pgwire.Param      // ParameterStatus of the first login, in order
+	defaults    relay.Params        // the tracked subset of greeting
+	passthrough string              // the client's password, for password_passthrough
+	learned     backend.Credentials // what clients proved (LearnCredentials)
+	stats       stats.Route
 	servers     map[*relay.Server]struct{}
 	paramCache  map[pgwire.Param]paramCanon
 }
@@ -143,7 +146,7 @@ func (rt *Route) Acquire(ctx context.Context, _ *relay.Client) (*relay.Server, e
 	timeout := time.Duration(rt.Rule.PoolTimeout) * time.Millisecond
 	lifetime := time.Duration(rt.Rule.ServerLifetime) * time.Second
 	for {
-		s, dial, err := rt.pool.Acquire(ctx, timeout)
+		s, dial, waited, err := rt.pool.AcquireWait(ctx, timeout)
 		switch {
 		case errors.Is(err, pool.ErrTimeout):
 			return nil, pgwire.Fatal(pgwire.CodeTooManyConnections, fmt.Sprintf(
@@ -158,6 +161,7 @@ func (rt *Route) Acquire(ctx context.Context, _ *relay.Client) (*relay.Server, e
 				rt.pool.Discard()
 				return nil, err
 			}
+			rt.stats.Wait(waited)
 			return s, nil
 		}
 		if lifetime > 0 && time.Since(s.Created) > lifetime || !s.Usable() {
@@ -165,9 +169,13 @@ func (rt *Route) Acquire(ctx context.Context, _ *relay.Client) (*relay.Server, e
 			rt.Discard(s)
 			continue
 		}
+		rt.stats.Wait(waited)
 		return s, nil
 	}
 }
+
+// Stats returns the route's counters (relay.Home).
+func (rt *Route) Stats() *stats.Route { return &rt.stats }
 
 // Release implements relay.Home.
 func (rt *Route) Release(s *relay.Server) bool {
@@ -214,7 +222,13 @@ func (rt *Route) Servers() []*relay.Server {
 // dial logs in a new server for the route. The slot is already reserved.
 func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
 	cfg := rt.router.cfg
+	tlsClient, err := rt.router.storageTLS(rt.Rule.Storage)
+	if err != nil {
+		rt.log.Error("storage tls settings are unusable", "error", err)
+		return nil, connectError(rt, err)
+	}
 	opts := backend.Options{
+		TLS:           tlsClient,
 		Database:      rt.BackendDB,
 		Credentials:   rt.credentials(),
 		StartupParams: startupParams(rt.Rule.BackendStartupOptions),
@@ -224,6 +238,7 @@ func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
 	var lastErr error
 	for _, ep := range endpoints(cfg, rt.Rule.Storage) {
 		opts.Endpoint = ep
+		start := time.Now()
 		conn, err := backend.Dial(ctx, opts)
 		if err != nil {
 			lastErr = err
@@ -233,6 +248,7 @@ func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
 			}
 			continue
 		}
+		rt.stats.ConnectTime.Observe(time.Since(start))
 		id := NewID('s')
 		defaults := rt.learnGreeting(conn.Params)
 		rt.log.Debug("server connected", "server", id, "addr", ep.Address, "pid", conn.PID)
@@ -287,7 +303,9 @@ func (rt *Route) learnGreeting(params []pgwire.Param) relay.Params {
 
 // credentials picks what to answer PostgreSQL's password request with:
 // storage_password, then the client's own password with
-// password_passthrough, then the rule's password when it is usable.
+// password_passthrough, then the rule's password when it is usable, then
+// what the route's clients proved (SCRAM keys, an md5 hash; see
+// LearnCredentials).
 func (rt *Route) credentials() backend.Credentials {
 	c := backend.Credentials{User: rt.BackendUser}
 	rule := rt.Rule
@@ -297,6 +315,7 @@ func (rt *Route) credentials() backend.Credentials {
 	}
 	rt.mu.Lock()
 	pt := rt.passthrough
+	c.ClientKey, c.ServerKey, c.MD5 = rt.learned.ClientKey, rt.learned.ServerKey, rt.learned.MD5
 	rt.mu.Unlock()
 	if rule.PasswordPassthrough && pt != "" {
 		c.Password = pt
@@ -364,8 +383,8 @@ func unixEndpoint(dir string, port int) backend.Endpoint {
 	return backend.Endpoint{Network: "unix", Address: filepath.Join(dir, ".s.PGSQL."+strconv.Itoa(port))}
 }
 
-// Stats returns the pool's counters.
-func (rt *Route) Stats() pool.Stats { return rt.pool.Stats() }
+// PoolStats returns the pool's counters.
+func (rt *Route) PoolStats() pool.Stats { return rt.pool.Stats() }
 
 // Clients returns how many clients are on the route.
 func (rt *Route) Clients() int {

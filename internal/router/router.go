@@ -16,10 +16,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/odyssey-go/odyssey/internal/config"
 	"github.com/odyssey-go/odyssey/internal/pgwire"
 	"github.com/odyssey-go/odyssey/internal/relay"
+	"github.com/odyssey-go/odyssey/internal/tlsconf"
 )
 
 // Router is the registry of routes and clients.
@@ -28,6 +30,9 @@ type Router struct {
 
 	cfg   *config.Config
 	rules []*config.Rule // in matching order
+
+	// tls holds the storages' TLS material (see tls.go).
+	tls atomic.Pointer[tlsconf.Store]
 
 	mu      sync.Mutex
 	routes  map[routeKey]*Route
@@ -226,6 +231,7 @@ func (r *Router) Cancel(pid uint32, secret []byte) {
 	c := r.clients[key]
 	r.mu.Unlock()
 	if c != nil {
+		c.Route.stats.Cancels.Add(1)
 		c.Cancel()
 	}
 }

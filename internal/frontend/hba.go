@@ -1,0 +1,27 @@
+package frontend
+
+import (
+	"github.com/odyssey-go/odyssey/internal/config"
+	"github.com/odyssey-go/odyssey/internal/hba"
+	"github.com/odyssey-go/odyssey/internal/pgwire"
+)
+
+// checkHBA applies hba_file before anything else looks at the user:
+// before routing, so that a rejection reads the same whether or not the
+// user has a rule. No hba_file: everyone may go on to authenticate.
+func (s *session) checkHBA(cfg *config.Config, db, user string) error {
+	if cfg.HBA == nil {
+		return nil
+	}
+	ci := s.connInfo()
+	ok, line := cfg.HBA.Allowed(hba.Conn{Addr: ci.Addr, TLS: ci.TLS, Database: db, User: user})
+	if ok {
+		return nil
+	}
+	if line == 0 {
+		s.log.Info("no hba_file line matches the client")
+	} else {
+		s.log.Info("hba_file rejects the client", "hba_line", line)
+	}
+	return pgwire.Fatal(pgwire.CodeInvalidPassword, "host based authentication rejected")
+}
