@@ -567,7 +567,7 @@ var implemented = struct {
 // they warn like the accepted-only ones until the feature lands.
 var pending = map[blockID]map[string]bool{
 	blockTop: {
-		"daemonize": true, "workers": true, "log_config": true, "log_stats": true,
+		"daemonize": true, "log_config": true, "log_stats": true,
 		"stats_interval": true, "promhttp_server_port": true, "virtual_transaction": true,
 	},
 	blockUser: {

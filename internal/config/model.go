@@ -150,7 +150,7 @@ type Config struct {
 	LogQuery                  bool        // no
 	LogStats                  bool        // yes
 	StatsInterval             int         // 3 (seconds)
-	Workers                   int         // 1; "auto" = (1+ncpu)/2. Informational in Go.
+	Workers                   int         // 1; "auto" = (1+ncpu)/2. Sets GOMAXPROCS.
 	Nodelay                   bool        // yes
 	Keepalive                 int         // 15 (seconds; 0 = off)
 	KeepaliveKeepInterval     int         // 5 (seconds)
