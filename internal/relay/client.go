@@ -500,6 +500,7 @@ func (c *Client) writeFromServer(b []byte, mid bool) {
 	if failed {
 		// The client is gone; its goroutine may be waiting for a request
 		// that will never come.
+		c.stats.Errors.Add(stats.ErrClientWrite)
 		c.Kill(&pgwire.Error{})
 	}
 }
@@ -534,19 +535,19 @@ func (c *Client) finish(err error) error {
 	switch {
 	case errors.As(err, &pe):
 	case errors.Is(err, pgwire.ErrProtocol):
+		c.stats.Errors.Add(stats.ErrClientRead)
 		pe = &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeProtocolViolation, Message: err.Error()}
 	default:
+		c.stats.Errors.Add(stats.ErrClientRead)
 		return err // network error: nobody to tell
 	}
 	if pe.Message == "" {
 		return nil // closed without a word (the client was already gone)
 	}
-	{
-		e := *pe
-		e.Severity = pgwire.SeverityFatal
-		e.Message = "odyssey: " + c.ID + ": " + e.Message
-		c.writeOwn(pgwire.AppendErrorResponse(nil, &e))
-	}
+	e := *pe
+	e.Severity = pgwire.SeverityFatal
+	e.Message = "odyssey: " + c.ID + ": " + e.Message
+	c.writeOwn(pgwire.AppendErrorResponse(nil, &e))
 	return pe
 }
 

@@ -475,6 +475,7 @@ func (s *Server) finishReset() {
 		s.state = stateClosed
 		s.mu.Unlock()
 		s.log.Info("closing server", "server", s.ID, "reason", reason.Error())
+		s.stats.Errors.Add(stats.ErrSyncBroken)
 		s.close()
 		s.home.Discard(s)
 		return
@@ -522,6 +523,9 @@ func (s *Server) fail(err error) {
 		// The caller of Query owns the server and does the accounting.
 	default:
 		s.log.Warn("server connection lost", "server", s.ID, "state", prev.String(), "reason", errText(err))
+		if c != nil {
+			s.stats.Errors.Add(stats.ErrServerRead)
+		}
 		s.home.Discard(s)
 	}
 	if c != nil {

@@ -149,6 +149,7 @@ func (rt *Route) Acquire(ctx context.Context, _ *relay.Client) (*relay.Server, e
 		s, dial, waited, err := rt.pool.AcquireWait(ctx, timeout)
 		switch {
 		case errors.Is(err, pool.ErrTimeout):
+			rt.countError(stats.ErrPoolTimeout)
 			return nil, pgwire.Fatal(pgwire.CodeTooManyConnections, fmt.Sprintf(
 				"too many active clients for user (pool_size for user %s reached %d)", rt.Name(), rt.Rule.PoolSize))
 		case errors.Is(err, pool.ErrClosed):
@@ -173,6 +174,9 @@ func (rt *Route) Acquire(ctx context.Context, _ *relay.Client) (*relay.Server, e
 		return s, nil
 	}
 }
+
+// countError counts an error of the route.
+func (rt *Route) countError(k stats.ErrorKind) { rt.stats.Errors.Add(k) }
 
 // Stats returns the route's counters (relay.Home).
 func (rt *Route) Stats() *stats.Route { return &rt.stats }
@@ -259,6 +263,7 @@ func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
 		return s, nil
 	}
 	rt.log.Warn("server connect failed", "error", lastErr)
+	rt.countError(stats.ErrServerConnect)
 	return nil, connectError(rt, lastErr)
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/odyssey-go/odyssey/internal/config"
 	"github.com/odyssey-go/odyssey/internal/pgwire"
 	"github.com/odyssey-go/odyssey/internal/relay"
+	"github.com/odyssey-go/odyssey/internal/stats"
 	"github.com/odyssey-go/odyssey/internal/tlsconf"
 )
 
@@ -39,6 +40,19 @@ type Router struct {
 	clients map[uint64]*Client // by cancel key
 	total   int                // clients routed, for the global client_max
 	closed  bool
+	errors  stats.Errors // errors that belong to no route
+}
+
+// CountError counts an error that belongs to no route (no rule matched).
+func (r *Router) CountError(k stats.ErrorKind) { r.errors.Add(k) }
+
+// Errors returns the error counts of the router and all its routes.
+func (r *Router) Errors() []stats.ErrorCount {
+	sum := r.errors.Counts()
+	for _, rt := range r.Routes() {
+		rt.stats.Errors.AddTo(sum)
+	}
+	return sum
 }
 
 type routeKey struct {
@@ -161,6 +175,7 @@ func (r *Router) Attach(rule *config.Rule, db, user string) (*Route, error) {
 		return nil, pgwire.Fatal(pgwire.CodeAdminShutdown, "odyssey is shutting down")
 	}
 	if max := r.cfg.ClientMax; max >= 0 && r.total >= max {
+		r.errors.Add(stats.ErrClientLimit)
 		return nil, pgwire.Fatal(pgwire.CodeTooManyConnections,
 			fmt.Sprintf("too many tcp connections (global client_max %d)", max))
 	}
@@ -171,6 +186,7 @@ func (r *Router) Attach(rule *config.Rule, db, user string) (*Route, error) {
 		r.routes[key] = route
 	}
 	if max := rule.ClientMax; max >= 0 && route.clients >= max {
+		route.countError(stats.ErrRouteClientLimit)
 		return nil, pgwire.Fatal(pgwire.CodeTooManyConnections,
 			fmt.Sprintf("too many client tcp connections (client_max for user %s.%s reached %d)", db, user, max))
 	}

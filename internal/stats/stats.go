@@ -24,6 +24,8 @@ type Route struct {
 	WaitTimeUs  atomic.Uint64 // time clients waited for a server
 	Cancels     atomic.Uint64 // cancel requests forwarded
 
+	Errors Errors
+
 	QueryTime   Sketch // query latency
 	XactTime    Sketch // transaction latency
 	WaitTime    Sketch // pool wait
