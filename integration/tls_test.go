@@ -530,9 +530,12 @@ func TestTLSStorageModes(t *testing.T) {
 		"hostssl all sslapp 127.0.0.1/32 trust",
 		"hostnossl all certapp 127.0.0.1/32 reject",
 		"hostssl all certapp 127.0.0.1/32 cert",
+		"hostnossl all scramtls 127.0.0.1/32 reject",
+		"hostssl all scramtls 127.0.0.1/32 scram-sha-256",
 	}, nil)
 	ctx := ctxTimeout(t, 30*time.Second)
-	for _, sql := range []string{"CREATE ROLE sslapp LOGIN", "CREATE ROLE certapp LOGIN"} {
+	for _, sql := range []string{"CREATE ROLE sslapp LOGIN", "CREATE ROLE certapp LOGIN",
+		"SET password_encryption = 'scram-sha-256'; CREATE ROLE scramtls LOGIN PASSWORD 'scram-tls-pw'"} {
 		if err := srv.Exec(ctx, sql); err != nil {
 			t.Fatal(err)
 		}
@@ -550,21 +553,29 @@ func TestTLSStorageModes(t *testing.T) {
 	for _, tc := range []struct {
 		name, host, items, user string
 		ok                      bool
+		ruleItems               string
 	}{
-		{"disable", "127.0.0.1", `tls "disable"`, "sslapp", false},
-		{"allow retries with TLS", "127.0.0.1", `tls "allow"`, "sslapp", true},
-		{"prefer", "127.0.0.1", `tls "prefer"`, "sslapp", true},
-		{"require", "127.0.0.1", `tls "require"`, "sslapp", true},
-		{"require with a foreign ca", "127.0.0.1", fmt.Sprintf("tls \"require\"\n\ttls_ca_file %q", otherCAFile), "sslapp", false},
-		{"verify_ca", "127.0.0.1", fmt.Sprintf("tls \"verify_ca\"\n\ttls_ca_file %q", k.caFile), "sslapp", true},
-		{"verify_full by ip", "127.0.0.1", fmt.Sprintf("tls \"verify_full\"\n\ttls_ca_file %q", k.caFile), "sslapp", true},
-		{"verify_full by name", "localhost", fmt.Sprintf("tls \"verify_full\"\n\ttls_ca_file %q", k.caFile), "sslapp", true},
-		{"verify_full with a foreign ca", "127.0.0.1", fmt.Sprintf("tls \"verify_full\"\n\ttls_ca_file %q", otherCAFile), "sslapp", false},
-		{"client certificate", "127.0.0.1", fmt.Sprintf("tls \"verify_full\"\n\ttls_ca_file %q\n\ttls_cert_file %q\n\ttls_key_file %q", k.caFile, certFile, keyFile), "certapp", true},
-		{"no client certificate", "127.0.0.1", fmt.Sprintf("tls \"verify_full\"\n\ttls_ca_file %q", k.caFile), "certapp", false},
+		{"disable", "127.0.0.1", `tls "disable"`, "sslapp", false, ""},
+		{"allow retries with TLS", "127.0.0.1", `tls "allow"`, "sslapp", true, ""},
+		{"prefer", "127.0.0.1", `tls "prefer"`, "sslapp", true, ""},
+		{"require", "127.0.0.1", `tls "require"`, "sslapp", true, ""},
+		{"require with a foreign ca", "127.0.0.1", fmt.Sprintf("tls \"require\"\n\ttls_ca_file %q", otherCAFile), "sslapp", false, ""},
+		{"verify_ca", "127.0.0.1", fmt.Sprintf("tls \"verify_ca\"\n\ttls_ca_file %q", k.caFile), "sslapp", true, ""},
+		{"verify_full by ip", "127.0.0.1", fmt.Sprintf("tls \"verify_full\"\n\ttls_ca_file %q", k.caFile), "sslapp", true, ""},
+		{"verify_full by name", "localhost", fmt.Sprintf("tls \"verify_full\"\n\ttls_ca_file %q", k.caFile), "sslapp", true, ""},
+		{"verify_full with a foreign ca", "127.0.0.1", fmt.Sprintf("tls \"verify_full\"\n\ttls_ca_file %q", otherCAFile), "sslapp", false, ""},
+		{"client certificate", "127.0.0.1", fmt.Sprintf("tls \"verify_full\"\n\ttls_ca_file %q\n\ttls_cert_file %q\n\ttls_key_file %q", k.caFile, certFile, keyFile), "certapp", true, ""},
+		{"no client certificate", "127.0.0.1", fmt.Sprintf("tls \"verify_full\"\n\ttls_ca_file %q", k.caFile), "certapp", false, ""},
+		// SCRAM over TLS binds to the connection (SCRAM-SHA-256-PLUS).
+		{"scram with channel binding", "127.0.0.1", `tls "require"`, "scramtls", true, authRuleItems("none", "", "scram-tls-pw")},
+		{"scram with a wrong password", "127.0.0.1", `tls "require"`, "scramtls", false, authRuleItems("none", "", "wrong")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := startPooler(t, tlsStorageConf(srv, tc.host, tc.items)+rule(authRuleItems("none", "", "")))
+			items := tc.ruleItems
+			if items == "" {
+				items = authRuleItems("none", "", "")
+			}
+			p := startPooler(t, tlsStorageConf(srv, tc.host, tc.items)+rule(items))
 			c, err := p.tryConnect(tc.user, "postgres", "", nil)
 			if !tc.ok {
 				if err == nil {
@@ -619,4 +630,30 @@ func TestTLSStorageCancel(t *testing.T) {
 			"select count(*) from pg_stat_activity where usename = 'sslapp' and query like '%pg_sleep%' and state = 'active'").Scan(&n)
 		return n == 0
 	})
+}
+
+// TestTLSStorageSCRAMPassthrough: auth_query and SCRAM passthrough to a
+// PostgreSQL that accepts only TLS and SCRAM: the client's proof, bound
+// to the client's TLS connection, becomes a login bound to the pooler's
+// TLS connection to PostgreSQL, with no password in the config.
+func TestTLSStorageSCRAMPassthrough(t *testing.T) {
+	k := newTLSPKI(t)
+	srv := pgTLS(t, k, []string{
+		"hostnossl all all 127.0.0.1/32 reject",
+		"hostssl all all 127.0.0.1/32 scram-sha-256",
+	}, map[string]string{"password_encryption": "scram-sha-256"})
+	if err := srv.Exec(ctxTimeout(t, 10*time.Second), "CREATE ROLE "+aqSCRAMUser+" LOGIN PASSWORD '"+aqSCRAMPass+"'"); err != nil {
+		t.Fatal(err)
+	}
+	listenTLS := fmt.Sprintf("\ttls \"require\"\n\ttls_cert_file %q\n\ttls_key_file %q", k.certFile, k.keyFile)
+	conf := strings.Replace(aqConf(srv, listenTLS, "scram-sha-256"), "\ttype \"remote\"\n",
+		fmt.Sprintf("\ttype \"remote\"\n\ttls \"verify_full\"\n\ttls_ca_file %q\n", k.caFile), 1)
+	p := startPooler(t, conf)
+	c, err := tlsConnect(t, p, k, aqSCRAMUser, "postgres", aqSCRAMPass, tlsOpts{sslmode: "verify-full", channelBinding: "require"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := authScalar(t, c, "select current_user || ' ' || ssl::text from pg_stat_ssl where pid = pg_backend_pid()"); got != aqSCRAMUser+" true" {
+		t.Errorf("got %q", got)
+	}
 }

@@ -118,6 +118,7 @@ database default {
 					t.Fatalf("%s: %v", tg.name, res.Err)
 				}
 				large[tg.name] = append(large[tg.name], time.Since(start).Seconds())
+				t.Logf("%-40s 40 MB value in %.3f s", tg.name, time.Since(start).Seconds())
 			}
 			c.Close(ctx)
 			cancel()
@@ -144,6 +145,7 @@ database default {
 					t.Fatalf("%s: pgbench: %v\n%s", key, err, out)
 				}
 				tps[key] = append(tps[key], pgbenchTPS(t, string(out)))
+				t.Logf("%-43s %8.0f tps", key, tps[key][len(tps[key])-1])
 			}
 		}
 	}
@@ -157,7 +159,7 @@ database default {
 	t.Log(b.String())
 }
 
-var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \((?:without initial connection time|excluding connections establishing)\)`)
+var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \((?:without initial connection time|excluding connections establishing|including reconnection times)\)`)
 
 func pgbenchTPS(t *testing.T, out string) float64 {
 	t.Helper()

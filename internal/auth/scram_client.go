@@ -24,8 +24,8 @@ const (
 //	c.ServerFirst(<SASLContinue data>) // SASLResponse
 //	c.ServerFinal(<SASLFinal data>)    // then expect AuthenticationOk
 //
-// Channel binding is not implemented on this side: the client sends "n,,"
-// and selects SCRAM-SHA-256 even if the server offers the PLUS variant.
+// Without UseChannelBinding the client sends "n,," and selects
+// SCRAM-SHA-256; with it, SCRAM-SHA-256-PLUS with tls-server-end-point.
 //
 // ServerFinal must succeed before the login is trusted: it is the server's
 // proof that it knows the verifier, without which an impostor could accept
@@ -45,6 +45,40 @@ type ClientSession struct {
 
 	clientFirstBare string
 	serverSignature []byte
+
+	// cbData is the tls-server-end-point data of the server's certificate
+	// when the exchange binds to the TLS connection (SCRAM-SHA-256-PLUS).
+	cbData []byte
+}
+
+// gs2Binding is the GS2 header of a client binding to the TLS connection.
+const gs2Binding = "p=" + ChannelBindingType + ",,"
+
+// UseChannelBinding makes the exchange SCRAM-SHA-256-PLUS, bound to the TLS
+// connection whose server certificate gives data (its tls-server-end-point
+// hash). Call it before ClientFirst, and only when the server offered the
+// PLUS mechanism. A man in the middle that terminates TLS cannot relay
+// such an exchange: the proof covers the certificate it saw.
+func (c *ClientSession) UseChannelBinding(data []byte) {
+	if c.state == clientStart && len(data) > 0 {
+		c.cbData = append([]byte{}, data...)
+	}
+}
+
+// Mechanism is the SASL mechanism to name in SASLInitialResponse.
+func (c *ClientSession) Mechanism() string {
+	if c.cbData != nil {
+		return MechanismSCRAMPlus
+	}
+	return MechanismSCRAM
+}
+
+// gs2Header is the header this exchange sends.
+func (c *ClientSession) gs2Header() string {
+	if c.cbData != nil {
+		return gs2Binding
+	}
+	return gs2NoBinding
 }
 
 // NewClientSession prepares a login with a cleartext password. See
@@ -67,7 +101,8 @@ func NewClientSessionFromKeys(clientKey, serverKey []byte) *ClientSession {
 	}
 }
 
-// ClientFirst returns the client-first-message, "n,,n=,r=<nonce>", the data
+// ClientFirst returns the client-first-message, "n,,n=,r=<nonce>" (or
+// "p=tls-server-end-point,,n=,r=<nonce>" with channel binding), the data
 // of SASLInitialResponse. Calling it again returns the same message.
 func (c *ClientSession) ClientFirst() []byte {
 	if c.state == clientStart {
@@ -77,7 +112,7 @@ func (c *ClientSession) ClientFirst() []byte {
 		c.clientFirstBare = "n=" + escapeSASLName(c.user) + ",r=" + c.nonce
 		c.state = clientSentFirst
 	}
-	return []byte(gs2NoBinding + c.clientFirstBare)
+	return []byte(c.gs2Header() + c.clientFirstBare)
 }
 
 // ServerFirst takes the server-first-message and returns the
@@ -122,7 +157,8 @@ func (c *ClientSession) serverFirst(msg []byte) ([]byte, error) {
 		return nil, errors.New("auth: SCRAM keys must be 32 bytes")
 	}
 
-	withoutProof := "c=" + base64.StdEncoding.EncodeToString([]byte(gs2NoBinding)) + ",r=" + m.nonce
+	cbInput := append([]byte(c.gs2Header()), c.cbData...)
+	withoutProof := "c=" + base64.StdEncoding.EncodeToString(cbInput) + ",r=" + m.nonce
 	auth := authMessage(c.clientFirstBare, text, withoutProof)
 	proof := hmacSHA256(storedKey(ck), auth)
 	subtle.XORBytes(proof, proof, ck)

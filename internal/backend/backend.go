@@ -251,7 +251,10 @@ func (c *Conn) authenticate(body []byte, cred Credentials, scram *auth.ClientSes
 		default:
 			return scram, ErrNoPassword
 		}
-		return scram, c.sendSASLInitial("SCRAM-SHA-256", scram.ClientFirst())
+		if b := c.channelBinding(); b != nil && hasMechanism(data, auth.MechanismSCRAMPlus) {
+			scram.UseChannelBinding(b)
+		}
+		return scram, c.sendSASLInitial(scram.Mechanism(), scram.ClientFirst())
 	case authSASLContinue:
 		if scram == nil {
 			return scram, pgwire.ProtocolError("SASL continue without SASL start")

@@ -85,6 +85,26 @@ func startTLS(ctx context.Context, nc net.Conn, mode tlsconf.Mode, conf *tls.Con
 	}
 }
 
+// channelBinding returns the tls-server-end-point data of the server's
+// certificate when the connection is encrypted, for SCRAM-SHA-256-PLUS:
+// binding the login to the TLS connection defeats a man in the middle
+// even where the certificate is not verified (tls "require").
+func (c *Conn) channelBinding() []byte {
+	tc, ok := c.Conn.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	certs := tc.ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return nil
+	}
+	b, err := tlsconf.EndPointBinding(certs[0])
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
 // hostOf returns the host part of a TCP address, for SNI and verify_full.
 func hostOf(addr string) string {
 	host, _, err := net.SplitHostPort(addr)

@@ -360,3 +360,71 @@ func scramClientKey(t *testing.T, v *auth.Verifier, password string) []byte {
 	}
 	return ss.ClientKey()
 }
+
+// TestDialSCRAMChannelBinding: over TLS the pooler picks
+// SCRAM-SHA-256-PLUS and binds to the certificate it was served, with a
+// password or with passthrough keys.
+func TestDialSCRAMChannelBinding(t *testing.T) {
+	fx := newTLSFixture(t)
+	binding, err := tlsconf.EndPointBinding(fx.server.Certificates[0].Leaf)
+	if err != nil || binding == nil {
+		t.Fatalf("binding %x, %v", binding, err)
+	}
+	verifier := auth.NewVerifier("s3cret", []byte("0123456789abcdef"), 4096)
+	for _, tc := range []struct {
+		name string
+		cred backend.Credentials
+	}{
+		{"password", backend.Credentials{User: "u", Password: "s3cret"}},
+		{"passthrough keys", backend.Credentials{User: "u", ClientKey: verifier.PasswordClientKey("s3cret"), ServerKey: verifier.ServerKey}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startFake(t, "tcp", func(c *pgConn) error {
+				tc, err := sslAnswer(c, 'S', fx.server)
+				if err != nil {
+					return err
+				}
+				if err := checkStartup(tc, "u", "appdb"); err != nil {
+					return err
+				}
+				ss := auth.NewServerSession(verifier, binding)
+				if err := tc.send(authReq(10, []byte("SCRAM-SHA-256-PLUS\x00SCRAM-SHA-256\x00\x00"))); err != nil {
+					return err
+				}
+				body, err := tc.expect(pgwire.MsgPassword)
+				if err != nil {
+					return err
+				}
+				mech, rest, _ := bytes.Cut(body, []byte{0})
+				if string(mech) != auth.MechanismSCRAMPlus || len(rest) < 4 {
+					return fmt.Errorf("client chose %q", mech)
+				}
+				first, err := ss.ClientFirst(string(mech), rest[4:])
+				if err != nil {
+					return err
+				}
+				if err := tc.send(authReq(11, first)); err != nil {
+					return err
+				}
+				if body, err = tc.expect(pgwire.MsgPassword); err != nil {
+					return err
+				}
+				final, err := ss.ClientFinal(body)
+				if err != nil {
+					return fmt.Errorf("ClientFinal: %w", err)
+				}
+				return tc.send(authReq(12, final), authOK(), greeting(5))
+			})
+			o := opts(f, tc.cred)
+			o.TLS = fx.client(t, "verify_full")
+			conn, err := backend.Dial(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.Close()
+			if err := f.wait(t); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

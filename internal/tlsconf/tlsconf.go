@@ -138,10 +138,16 @@ func (st *Store) Client(o config.TLSOptions) (*Client, error) {
 
 // Check loads the TLS material of every listen and storage block of cfg,
 // so that a bad file stops a start or a reload instead of failing clients
-// later. What it loads stays in the store for use.
+// later. What it loads stays in the store for use. When everything loads,
+// the store forgets the settings cfg no longer names, so that Reload does
+// not keep re-reading (and complaining about) files of an old config.
+// Connections made with forgotten material are not affected.
 func (st *Store) Check(cfg *config.Config) error {
 	var errs []error
+	servers := map[config.TLSOptions]bool{}
+	clients := map[config.TLSOptions]bool{}
 	for _, l := range cfg.Listen {
+		servers[l.TLS] = true
 		if _, err := st.Server(l.TLS); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d: listen tls: %w", l.Pos.File, l.Pos.Line, err))
 		}
@@ -150,11 +156,27 @@ func (st *Store) Check(cfg *config.Config) error {
 		if s.Type != config.StorageRemote {
 			continue
 		}
+		clients[s.TLS] = true
 		if _, err := st.Client(s.TLS); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d: storage %q tls: %w", s.Pos.File, s.Pos.Line, s.Name, err))
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for o := range st.servers {
+		if !servers[o] {
+			delete(st.servers, o)
+		}
+	}
+	for o := range st.clients {
+		if !clients[o] {
+			delete(st.clients, o)
+		}
+	}
+	return nil
 }
 
 // Reload re-reads the certificates, keys and CA files of everything the

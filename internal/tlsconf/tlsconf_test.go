@@ -423,3 +423,35 @@ func TestCheck(t *testing.T) {
 		t.Errorf("error %q blames a good block", err)
 	}
 }
+
+func TestCheckForgetsOldSettings(t *testing.T) {
+	p := newPKI(t)
+	st := NewStore()
+	old := config.TLSOptions{Mode: "require", CertFile: p.certFile, KeyFile: p.keyFile}
+	cfg := &config.Config{Listen: []*config.Listen{{TLS: old}}}
+	if err := st.Check(cfg); err != nil {
+		t.Fatal(err)
+	}
+	// A new config names other files; the old ones disappear.
+	other, err := p.ca.Server("other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := other.Write(p.dir, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := &config.Config{Listen: []*config.Listen{{TLS: config.TLSOptions{Mode: "require", CertFile: certFile, KeyFile: keyFile}}}}
+	// A failing check changes nothing.
+	bad := &config.Config{Listen: []*config.Listen{{TLS: config.TLSOptions{Mode: "require", CertFile: "/nonexistent", KeyFile: keyFile}}}}
+	if err := st.Check(bad); err == nil {
+		t.Fatal("bad config passed")
+	}
+	if err := st.Check(next); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(p.certFile)
+	if err := st.Reload(); err != nil {
+		t.Fatalf("reload still reads the old config's files: %v", err)
+	}
+}
