@@ -2,13 +2,17 @@ package integration
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/odyssey-go/odyssey/internal/auth"
 	"github.com/odyssey-go/odyssey/internal/testpg"
 )
 
@@ -207,4 +211,71 @@ func pgxConnect(t *testing.T, dsn string) (*pgx.Conn, error) {
 	}
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c, nil
+}
+
+// TestAuthQueryOddVerifiers: verifiers with salts other than PostgreSQL's
+// 16 bytes and other iteration counts (as Cloud SQL and scram_iterations
+// make; yandex/odyssey#1568) work on both sides: the pooler checks the
+// client against the verifier and logs in to PostgreSQL with the keys.
+func TestAuthQueryOddVerifiers(t *testing.T) {
+	srv := aqPostgres(t)
+	p := startPooler(t, aqConf(srv, "", "scram-sha-256"))
+	for i, tc := range []struct {
+		saltLen, iterations int
+	}{{1, 4096}, {7, 10000}, {40, 1}, {16, 15000}} {
+		user := fmt.Sprintf("odd%d", i)
+		pass := fmt.Sprintf("odd-Secret-%d", i)
+		salt := make([]byte, tc.saltLen)
+		rand.Read(salt)
+		v := auth.NewVerifier(pass, salt, tc.iterations)
+		if err := srv.Exec(ctxTimeout(t, 10*time.Second), fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", user, v)); err != nil {
+			t.Fatal(err)
+		}
+		c, err := p.tryConnect(user, "postgres", pass, nil)
+		if err != nil {
+			t.Errorf("salt %d bytes, %d iterations: %v", tc.saltLen, tc.iterations, err)
+			continue
+		}
+		if got := authScalar(t, c, "select current_user"); got != user {
+			t.Errorf("current_user %q", got)
+		}
+	}
+}
+
+// TestSCRAMMandatoryExtension: a client-first-message with a mandatory
+// extension (m=) or an authorization identity (a=) is refused with
+// PostgreSQL's 0A000, not taken for a wrong password.
+func TestSCRAMMandatoryExtension(t *testing.T) {
+	p := startPooler(t, baseConf+rule(authRuleItems("scram-sha-256", scramPass, "")))
+	for _, first := range []string{"n,,m=ext,n=,r=abcdefghijkl", "n,a=bob,n=,r=abcdefghijkl"} {
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.port), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		fe := pgproto3.NewFrontend(conn, conn)
+		fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
+			Parameters: map[string]string{"user": scramUser, "database": "postgres"}})
+		if err := fe.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if msg, err := fe.Receive(); err != nil {
+			t.Fatal(err)
+		} else if _, ok := msg.(*pgproto3.AuthenticationSASL); !ok {
+			t.Fatalf("got %T", msg)
+		}
+		fe.Send(&pgproto3.SASLInitialResponse{AuthMechanism: "SCRAM-SHA-256", Data: []byte(first)})
+		if err := fe.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		msg, err := fe.Receive()
+		conn.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, ok := msg.(*pgproto3.ErrorResponse)
+		if !ok || e.Code != "0A000" {
+			t.Errorf("%q: got %#v", first, msg)
+		}
+	}
 }
