@@ -40,7 +40,7 @@ Options:
                    show this help
 
 Signals: SIGTERM/SIGINT shut down gracefully (graceful_shutdown_timeout_ms),
-SIGUSR1 reopens log_file.
+SIGHUP reloads CONFIG, SIGUSR1 reopens log_file.
 `
 
 func main() {
@@ -92,12 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	log, sink, err := logging.Open(logging.Options{
-		File:   cfg.LogFile,
-		Stdout: cfg.LogToStdout || *toStdout,
-		JSON:   cfg.LogFormat == "json",
-		Debug:  cfg.LogDebug || *verbose,
-	})
+	log, sink, err := logging.Open(logOptions(cfg, *toStdout, *verbose))
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -122,6 +117,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	serveCtx, cancelServe := context.WithCancel(context.Background())
 	defer cancelServe()
 	in := instance.New(cfg, log)
+	in.OnReload = func(cfg *config.Config) {
+		if err := sink.Apply(logOptions(cfg, *toStdout, *verbose)); err != nil {
+			log.Warn("reload: logging", "error", err)
+		}
+		applyWorkers(cfg, log)
+	}
 	if err := in.Start(serveCtx); err != nil {
 		log.Error("start failed", "error", err)
 		fmt.Fprintln(stderr, err)
@@ -133,18 +134,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		go func() { log.Warn("pprof server stopped", "error", http.ListenAndServe(addr, nil)) }()
 	}
 
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	for {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGHUP)
+	for ctx.Err() == nil {
 		select {
-		case <-usr1:
-			if err := sink.Reopen(); err != nil {
-				log.Error("reopen log file", "error", err)
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGUSR1:
+				if err := sink.Reopen(); err != nil {
+					log.Error("reopen log file", "error", err)
+				}
+			case syscall.SIGHUP:
+				in.Reload() // logs what it did or why not
 			}
-			continue
 		case <-ctx.Done():
 		}
-		break
 	}
 	stop() // a second SIGTERM/SIGINT now kills the process at once
 	in.Shutdown(context.Background())
@@ -165,5 +169,16 @@ func applyWorkers(cfg *config.Config, log *slog.Logger) {
 	if cfg.Workers > 0 {
 		runtime.GOMAXPROCS(cfg.Workers)
 		log.Debug("workers", "gomaxprocs", cfg.Workers)
+	}
+}
+
+// logOptions are the logger settings of cfg with the command-line
+// overrides.
+func logOptions(cfg *config.Config, toStdout, verbose bool) logging.Options {
+	return logging.Options{
+		File:   cfg.LogFile,
+		Stdout: cfg.LogToStdout || toStdout,
+		JSON:   cfg.LogFormat == "json",
+		Debug:  cfg.LogDebug || verbose,
 	}
 }

@@ -31,13 +31,34 @@ type Instance struct {
 	// frontend (listen) and the routers (storages); Reload re-reads them.
 	tls *tlsconf.Store
 
-	listeners []*listener.Listener
-	conns     sync.WaitGroup // one per accepted connection
+	serveCtx context.Context // handed to connections; outlives a graceful shutdown
+	tcp      listener.TCPOptions
+
+	lmu     sync.Mutex     // guards listens (Start, Reload, Shutdown)
+	listens []*boundListen // one per listen block
+	conns   sync.WaitGroup // one per accepted connection
+
+	// OnReload, when set, applies the parts of a new config the instance
+	// does not own (the process logger). It runs after the new config is
+	// in effect.
+	OnReload func(*config.Config)
 
 	mu       sync.Mutex
+	cfgMu    sync.Mutex // serializes reloads
 	clients  map[*router.Client]struct{}
 	stopping bool
 }
+
+// boundListen is one listen block and its sockets. Its config is swapped
+// by a reload that keeps the block (same host and port), so new
+// connections see the new client_login_timeout and TLS settings.
+type boundListen struct {
+	cfg       atomic.Pointer[config.Listen]
+	listeners []*listener.Listener
+}
+
+// key identifies a listen block across reloads.
+func listenKey(l *config.Listen) string { return fmt.Sprintf("%s:%d", l.Host, l.Port) }
 
 // New prepares an instance for cfg; Start binds and serves.
 func New(cfg *config.Config, log *slog.Logger) *Instance {
@@ -61,47 +82,67 @@ func (in *Instance) Start(ctx context.Context) error {
 	if err := in.tls.Check(in.cfg); err != nil {
 		return err
 	}
-	tcp := listener.TCPOptions{
-		NoDelay:     in.cfg.Nodelay,
-		UserTimeout: time.Duration(in.cfg.KeepaliveUsrTimeout) * time.Millisecond,
-	}
-	if in.cfg.Keepalive > 0 {
-		tcp.KeepAlive = net.KeepAliveConfig{
-			Enable:   true,
-			Idle:     time.Duration(in.cfg.Keepalive) * time.Second,
-			Interval: time.Duration(in.cfg.KeepaliveKeepInterval) * time.Second,
-			Count:    in.cfg.KeepaliveProbes,
-		}
-	}
+	in.serveCtx = ctx
+	in.tcp = tcpOptions(in.cfg)
+	in.lmu.Lock()
+	defer in.lmu.Unlock()
 	for _, l := range in.cfg.Listen {
-		lns, err := in.bind(ctx, l)
+		b, err := in.bindListen(ctx, in.cfg, l)
 		if err != nil {
-			in.closeListeners()
+			in.closeListenersLocked()
 			return err
 		}
-		for _, ln := range lns {
-			in.log.Info("listening", "addr", ln.Addr().String())
-			handler := func(conn net.Conn) { in.frontend.Serve(ctx, conn, l) }
-			in.listeners = append(in.listeners, listener.Serve(ln, handler, tcp, &in.conns, in.log))
-		}
+		in.listens = append(in.listens, b)
 	}
-	if len(in.listeners) == 0 {
+	if len(in.listens) == 0 {
 		return errors.New("no listen address: set host in a listen block, or unix_socket_dir")
 	}
 	go in.cron(ctx)
 	return nil
 }
 
+func tcpOptions(cfg *config.Config) listener.TCPOptions {
+	tcp := listener.TCPOptions{
+		NoDelay:     cfg.Nodelay,
+		UserTimeout: time.Duration(cfg.KeepaliveUsrTimeout) * time.Millisecond,
+	}
+	if cfg.Keepalive > 0 {
+		tcp.KeepAlive = net.KeepAliveConfig{
+			Enable:   true,
+			Idle:     time.Duration(cfg.Keepalive) * time.Second,
+			Interval: time.Duration(cfg.KeepaliveKeepInterval) * time.Second,
+			Count:    cfg.KeepaliveProbes,
+		}
+	}
+	return tcp
+}
+
+// bindListen binds one listen block and starts accepting on it.
+func (in *Instance) bindListen(ctx context.Context, cfg *config.Config, l *config.Listen) (*boundListen, error) {
+	lns, err := in.bind(ctx, cfg, l)
+	if err != nil {
+		return nil, err
+	}
+	b := &boundListen{}
+	b.cfg.Store(l)
+	handler := func(conn net.Conn) { in.frontend.Serve(in.serveCtx, conn, b.cfg.Load()) }
+	for _, ln := range lns {
+		in.log.Info("listening", "addr", ln.Addr().String())
+		b.listeners = append(b.listeners, listener.Serve(ln, handler, in.tcp, &in.conns, in.log))
+	}
+	return b, nil
+}
+
 // bind opens the sockets of one listen block: TCP when it has a host, the
 // unix socket in unix_socket_dir when it has none (as Odyssey does).
-func (in *Instance) bind(ctx context.Context, l *config.Listen) ([]net.Listener, error) {
+func (in *Instance) bind(ctx context.Context, cfg *config.Config, l *config.Listen) ([]net.Listener, error) {
 	if l.Host != "" {
 		return listener.ListenTCP(ctx, l.Host, l.Port, l.Backlog)
 	}
-	if in.cfg.UnixSocketDir == "" {
+	if cfg.UnixSocketDir == "" {
 		return nil, fmt.Errorf("%s:%d: listen block without host needs unix_socket_dir", l.Pos.File, l.Pos.Line)
 	}
-	ln, err := listener.ListenUnix(ctx, in.cfg.UnixSocketDir, l.Port, l.Backlog, in.cfg.UnixSocketMode)
+	ln, err := listener.ListenUnix(ctx, cfg.UnixSocketDir, l.Port, l.Backlog, cfg.UnixSocketMode)
 	if err != nil {
 		return nil, err
 	}
@@ -110,9 +151,13 @@ func (in *Instance) bind(ctx context.Context, l *config.Listen) ([]net.Listener,
 
 // Addrs returns the bound addresses (for tests and the startup banner).
 func (in *Instance) Addrs() []net.Addr {
-	out := make([]net.Addr, 0, len(in.listeners))
-	for _, l := range in.listeners {
-		out = append(out, l.Addr())
+	in.lmu.Lock()
+	defer in.lmu.Unlock()
+	var out []net.Addr
+	for _, b := range in.listens {
+		for _, l := range b.listeners {
+			out = append(out, l.Addr())
+		}
 	}
 	return out
 }
@@ -125,9 +170,18 @@ func (in *Instance) TLS() *tlsconf.Store { return in.tls }
 func (in *Instance) Router() *router.Router { return in.router.Load() }
 
 func (in *Instance) closeListeners() {
-	for _, l := range in.listeners {
-		l.Close()
+	in.lmu.Lock()
+	defer in.lmu.Unlock()
+	in.closeListenersLocked()
+}
+
+func (in *Instance) closeListenersLocked() {
+	for _, b := range in.listens {
+		for _, l := range b.listeners {
+			l.Close()
+		}
 	}
+	in.listens = nil
 }
 
 // trackClient keeps the set of clients in their main phase, so shutdown
@@ -185,7 +239,7 @@ func (in *Instance) Shutdown(ctx context.Context) {
 	for _, c := range clients {
 		c.Drain(shutdownError())
 	}
-	if ms := in.cfg.GracefulShutdownTimeoutMs; ms > 0 {
+	if ms := in.Config().GracefulShutdownTimeoutMs; ms > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
 		defer cancel()

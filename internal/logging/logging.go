@@ -5,6 +5,7 @@ package logging
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,6 +28,8 @@ type Sink struct {
 	path   string
 	file   *os.File
 	stdout bool
+	level  slog.LevelVar // the process logger's level (rules may lower it, see WithDebug)
+	json   bool
 }
 
 // Open builds a logger and the sink it writes to; the caller closes the sink.
@@ -37,10 +40,8 @@ func Open(opts Options) (*slog.Logger, *Sink, error) {
 			return nil, nil, err
 		}
 	}
-	level := slog.LevelInfo
-	if opts.Debug {
-		level = slog.LevelDebug
-	}
+	s.json = opts.JSON
+	s.level.Set(levelOf(opts.Debug))
 	// The handler itself passes everything; levelFilter decides, so that a
 	// rule with log_debug can lower the level for its clients only.
 	hopts := &slog.HandlerOptions{Level: slog.LevelDebug}
@@ -50,17 +51,48 @@ func Open(opts Options) (*slog.Logger, *Sink, error) {
 	} else {
 		h = slog.NewTextHandler(s, hopts)
 	}
-	return slog.New(&levelFilter{Handler: h, min: level}), s, nil
+	return slog.New(&levelFilter{Handler: h, min: &s.level}), s, nil
+}
+
+func levelOf(debug bool) slog.Level {
+	if debug {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
+// Apply changes where and at which level the running logger writes (a
+// config reload). The format (text or JSON) is fixed at start; a change is
+// reported as an error and the rest still applies.
+func (s *Sink) Apply(opts Options) error {
+	s.level.Set(levelOf(opts.Debug))
+	s.mu.Lock()
+	s.stdout = opts.Stdout
+	pathChanged := s.path != opts.File
+	s.path = opts.File
+	if pathChanged && opts.File == "" && s.file != nil {
+		s.file.Close()
+		s.file = nil
+	}
+	s.mu.Unlock()
+	var err error
+	if pathChanged && opts.File != "" {
+		err = s.Reopen()
+	}
+	if opts.JSON != s.json {
+		err = errors.Join(err, errors.New("log_format changes between text and json need a restart"))
+	}
+	return err
 }
 
 // levelFilter drops records below min.
 type levelFilter struct {
 	slog.Handler
-	min slog.Level
+	min slog.Leveler
 }
 
 func (f *levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= f.min && f.Handler.Enabled(ctx, l)
+	return l >= f.min.Level() && f.Handler.Enabled(ctx, l)
 }
 
 func (f *levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
@@ -74,7 +106,7 @@ func (f *levelFilter) WithGroup(name string) slog.Handler {
 // WithDebug returns a logger like l that also logs debug records (a rule's
 // log_debug). Loggers not made by Open are returned unchanged.
 func WithDebug(l *slog.Logger) *slog.Logger {
-	if f, ok := l.Handler().(*levelFilter); ok && f.min > slog.LevelDebug {
+	if f, ok := l.Handler().(*levelFilter); ok && f.min.Level() > slog.LevelDebug {
 		return slog.New(&levelFilter{Handler: f.Handler, min: slog.LevelDebug})
 	}
 	return l

@@ -51,7 +51,7 @@ type ClientConfig struct {
 	Conn     net.Conn // owned by the caller, who closes it after Run returns
 	Log      *slog.Logger
 	Attacher Attacher
-	Policy   *Policy
+	Policy   *PolicyRef
 	Defaults Params // the route's parameter defaults
 	Params   Params // parameters the client set at startup (non-default only)
 	Stats    *stats.Route
@@ -63,7 +63,7 @@ type Client struct {
 	conn     net.Conn
 	log      *slog.Logger
 	attacher Attacher
-	policy   *Policy
+	policy   *PolicyRef
 	defaults Params
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -77,7 +77,6 @@ type Client struct {
 	buf     []byte
 	w       int
 	walker  pgwire.Walker
-	inspect *pgwire.TypeSet
 
 	// server is the attached server, nil when detached. Written under the
 	// server's lock; read without it as a hint.
@@ -140,16 +139,12 @@ func NewClient(cfg ClientConfig) *Client {
 		policy:    cfg.Policy,
 		defaults:  cfg.Defaults,
 		params:    cfg.Params,
-		inspect:   clientInspect,
 		out:       newWriter(cfg.Conn),
 		stats:     cfg.Stats,
 		Connected: time.Now(),
 	}
 	if c.stats == nil {
 		c.stats = new(stats.Route)
-	}
-	if cfg.Policy.LogQuery {
-		c.inspect = clientInspectQuery
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if sc, ok := cfg.Conn.(syscall.Conn); ok {
@@ -169,7 +164,7 @@ func NewClient(cfg ClientConfig) *Client {
 func (c *Client) Run() error {
 	defer c.cancel()
 	defer c.releaseBuf()
-	c.watch = c.policy.watchesIdle()
+	c.watch = c.policy.Load().watchesIdle()
 	if c.watch {
 		c.armIdle(pgwire.TxIdle)
 	}
@@ -219,7 +214,7 @@ func (c *Client) consume(n int) error {
 // its server in transaction state tx (called by the pump, or when the
 // client detaches).
 func (c *Client) armIdle(tx byte) {
-	if d := c.policy.idleTimeout(tx); d > 0 {
+	if d := c.policy.Load().idleTimeout(tx); d > 0 {
 		c.setReadDeadline(time.Now().Add(d))
 	}
 }
@@ -264,13 +259,17 @@ func (c *Client) idleExpired() bool {
 // forward walks the buffered client bytes and sends the complete runs to
 // the server, attaching one if needed.
 func (c *Client) forward() error {
+	inspect := clientInspect
+	if c.policy.Load().LogQuery {
+		inspect = clientInspectQuery
+	}
 	b := c.buf[:c.w]
 	r, requests := 0, 0
 	sync := syncSame
 	terminate := false
 walk:
 	for {
-		p, err := c.walker.Next(b[r:], c.inspect, wholeMax)
+		p, err := c.walker.Next(b[r:], inspect, wholeMax)
 		if err != nil {
 			return err
 		}
@@ -281,7 +280,7 @@ walk:
 			switch p.Type {
 			case pgwire.MsgQuery:
 				requests++
-				if p.Whole && c.policy.LogQuery {
+				if p.Whole && c.policy.Load().LogQuery {
 					c.logQuery(b[r : r+p.N])
 				}
 			case pgwire.MsgFunctionCall:
@@ -291,7 +290,7 @@ walk:
 				sync = syncClosed
 			case pgwire.MsgParse:
 				sync = syncOpened
-				if p.Whole && c.policy.LogQuery {
+				if p.Whole && c.policy.Load().LogQuery {
 					c.logParse(b[r : r+p.N])
 				}
 			case pgwire.MsgBind, pgwire.MsgExecute,
@@ -393,7 +392,7 @@ func (c *Client) attach() (*Server, []byte, error) {
 // parameters ("" when it has them already, or maintain_params is off) and
 // records that s will have them.
 func (c *Client) deployFor(s *Server) string {
-	if !c.policy.MaintainParams {
+	if !c.policy.Load().MaintainParams {
 		return ""
 	}
 	want := c.paramsSnapshot()

@@ -17,6 +17,7 @@
 package relay
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/odyssey-go/odyssey/internal/config"
@@ -73,3 +74,20 @@ func (p *Policy) detaches(tx byte) bool {
 		return false
 	}
 }
+
+// PolicyRef is the current policy of a route. A reload stores a new one and
+// every client and server of the route sees it at its next decision.
+type PolicyRef struct{ p atomic.Pointer[Policy] }
+
+// NewPolicyRef returns a reference holding p.
+func NewPolicyRef(p *Policy) *PolicyRef {
+	r := new(PolicyRef)
+	r.p.Store(p)
+	return r
+}
+
+// Load returns the current policy.
+func (r *PolicyRef) Load() *Policy { return r.p.Load() }
+
+// Store replaces the policy.
+func (r *PolicyRef) Store(p *Policy) { r.p.Store(p) }

@@ -425,7 +425,7 @@ func (h *harness) addServer(kind connKind) (*Server, *peer) {
 	id := fmt.Sprintf("s%d", h.nserver)
 	bc := &backend.Conn{Conn: ours, PID: uint32(1000 + h.nserver), Secret: []byte{1, 2, 3, 4},
 		Endpoint: h.endpoint}
-	s := NewServer(id, bc, h.home, h.policy, h.defaults, h.log)
+	s := NewServer(id, bc, h.home, NewPolicyRef(h.policy), h.defaults, h.log)
 	h.t.Cleanup(func() { ours.Close() })
 	if !h.home.pool.ReserveSlot() {
 		h.t.Fatal("pool full")
@@ -449,7 +449,7 @@ func (h *harness) startClient(kind connKind, params Params) *runningClient {
 	h.t.Helper()
 	ours, theirs := connPair(h.t, kind)
 	c := NewClient(ClientConfig{
-		ID: "c1", Conn: ours, Log: h.log, Attacher: h.at, Policy: h.policy,
+		ID: "c1", Conn: ours, Log: h.log, Attacher: h.at, Policy: NewPolicyRef(h.policy),
 		Defaults: h.defaults, Params: params,
 	})
 	if kind != kindPipe && c.raw == nil {
@@ -1150,7 +1150,7 @@ func TestUsablePeek(t *testing.T) {
 	defer ours.Close()
 	defer theirs.Close()
 	check := &Policy{AttachCheck: true}
-	s := &Server{ID: "s1", Conn: &backend.Conn{Conn: ours}, policy: check, state: stateIdle}
+	s := &Server{ID: "s1", Conn: &backend.Conn{Conn: ours}, policy: NewPolicyRef(check), state: stateIdle}
 	if !s.Usable() {
 		t.Fatal("quiet idle server not usable")
 	}
@@ -1174,7 +1174,7 @@ func TestUsablePeek(t *testing.T) {
 	if _, err := io.ReadFull(ours, got); err != nil || !bytes.Equal(got, fatal) {
 		t.Fatalf("after peek read %q, %v", got, err)
 	}
-	s.policy = &Policy{AttachCheck: false}
+	s.policy = NewPolicyRef(&Policy{AttachCheck: false})
 	theirs.Write(fatal)
 	if !s.Usable() {
 		t.Fatal("without attach check, an idle server is usable")
@@ -1184,7 +1184,7 @@ func TestUsablePeek(t *testing.T) {
 		t.Fatal("closed server usable")
 	}
 	// EOF counts as readable.
-	s.state, s.policy = stateIdle, check
+	s.state, s.policy = stateIdle, NewPolicyRef(check)
 	io.ReadFull(ours, got)
 	theirs.Close()
 	for s.Usable() {
@@ -1198,7 +1198,7 @@ func TestUsablePeek(t *testing.T) {
 	p1, p2 := net.Pipe()
 	defer p1.Close()
 	defer p2.Close()
-	ps := &Server{ID: "s2", Conn: &backend.Conn{Conn: p1}, policy: check, state: stateIdle}
+	ps := &Server{ID: "s2", Conn: &backend.Conn{Conn: p1}, policy: NewPolicyRef(check), state: stateIdle}
 	if !ps.Usable() {
 		t.Fatal("pipe server not usable")
 	}

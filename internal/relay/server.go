@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -75,9 +76,11 @@ type Server struct {
 	Conn     *backend.Conn
 	Created  time.Time
 	home     Home
-	policy   *Policy
+	policy   *PolicyRef
 	defaults Params // the route's parameter defaults (immutable)
 	log      *slog.Logger
+
+	offline atomic.Bool // close at the next release instead of pooling (DROP SERVERS)
 
 	wmu sync.Mutex // serializes writes to the server (client requests, reset, internal queries)
 	out *writer
@@ -122,7 +125,7 @@ type queryResult struct {
 // NewServer wraps a logged-in connection and starts its pump. The server
 // starts owned by the caller (state idle, outside the pool): the caller
 // attaches it or hands it to the pool with Home.Release.
-func NewServer(id string, conn *backend.Conn, home Home, policy *Policy, defaults Params, log *slog.Logger) *Server {
+func NewServer(id string, conn *backend.Conn, home Home, policy *PolicyRef, defaults Params, log *slog.Logger) *Server {
 	s := &Server{
 		ID:       id,
 		Conn:     conn,
@@ -373,7 +376,7 @@ func (s *Server) settle(c *Client) {
 		return
 	}
 	tx := s.tx
-	if !s.policy.detaches(tx) {
+	if !s.policy.Load().detaches(tx) {
 		s.mu.Unlock()
 		if tx == pgwire.TxIdle {
 			c.betweenTransactions()
@@ -423,7 +426,7 @@ func (s *Server) continueReset() {
 	}
 	var queries []byte
 	if s.tx != pgwire.TxIdle {
-		if !s.policy.Rollback {
+		if !s.policy.Load().Rollback {
 			s.broken = errors.New("left inside a transaction and pool_rollback is off")
 			s.mu.Unlock()
 			s.finishReset()
@@ -433,11 +436,11 @@ func (s *Server) continueReset() {
 		s.pending++
 		s.hidden++
 	}
-	if q := s.policy.ResetQuery; q != "" {
+	if q := s.policy.Load().ResetQuery; q != "" {
 		queries = pgwire.AppendQuery(queries, q)
 		s.pending++
 		s.hidden++
-		if s.policy.ResetClearsParams {
+		if s.policy.Load().ResetClearsParams {
 			s.params = nil
 		} else {
 			s.paramsUnknown = true
@@ -450,8 +453,8 @@ func (s *Server) continueReset() {
 	}
 	s.resetSent = true
 	s.mu.Unlock()
-	if s.policy.ResetTimeout > 0 {
-		s.Conn.SetReadDeadline(time.Now().Add(s.policy.ResetTimeout))
+	if s.policy.Load().ResetTimeout > 0 {
+		s.Conn.SetReadDeadline(time.Now().Add(s.policy.Load().ResetTimeout))
 	}
 	if err := s.write(queries); err != nil {
 		s.Conn.Close() // the pump sees the error and cleans up
@@ -465,6 +468,9 @@ func (s *Server) finishReset() {
 	if s.state != stateReset {
 		s.mu.Unlock()
 		return
+	}
+	if s.broken == nil && s.offline.Load() {
+		s.broken = errors.New("dropped by an administrator (DROP SERVERS)")
 	}
 	clean := s.broken == nil && s.tx == pgwire.TxIdle && !s.copyMode && s.pending == 0
 	if !clean {
@@ -483,7 +489,7 @@ func (s *Server) finishReset() {
 	s.state = stateIdle
 	s.lastUsed = time.Now()
 	s.mu.Unlock()
-	if s.policy.ResetTimeout > 0 {
+	if s.policy.Load().ResetTimeout > 0 {
 		s.Conn.SetReadDeadline(time.Time{})
 	}
 	if !s.home.Release(s) {
@@ -565,7 +571,7 @@ func (s *Server) Usable() bool {
 	ok := s.state == stateIdle
 	idleFor := time.Since(s.lastUsed)
 	s.mu.Unlock()
-	if !ok || !s.policy.AttachCheck || idleFor < attachCheckIdle {
+	if !ok || !s.policy.Load().AttachCheck || idleFor < attachCheckIdle {
 		return ok
 	}
 	return !s.peekReadable()
@@ -667,7 +673,7 @@ func (s *Server) orphan(c *Client) {
 		s.broken = errors.New("client left in the middle of an extended-protocol batch")
 	case s.copyMode:
 		s.broken = errors.New("client left during COPY")
-	case s.pending > s.hidden && !s.policy.Cancel:
+	case s.pending > s.hidden && !s.policy.Load().Cancel:
 		s.broken = errors.New("client left with a query running and pool_cancel is off")
 	}
 	broken := s.broken
@@ -680,10 +686,10 @@ func (s *Server) orphan(c *Client) {
 		return
 	}
 	if running {
-		if s.policy.ResetTimeout > 0 {
-			s.Conn.SetReadDeadline(time.Now().Add(s.policy.ResetTimeout + s.policy.CancelTimeout))
+		if s.policy.Load().ResetTimeout > 0 {
+			s.Conn.SetReadDeadline(time.Now().Add(s.policy.Load().ResetTimeout + s.policy.Load().CancelTimeout))
 		}
-		if err := backend.Cancel(context.Background(), s.Conn.Endpoint, s.Conn.PID, s.Conn.Secret, s.policy.CancelTimeout); err != nil {
+		if err := backend.Cancel(context.Background(), s.Conn.Endpoint, s.Conn.PID, s.Conn.Secret, s.policy.Load().CancelTimeout); err != nil {
 			s.log.Warn("cancel of abandoned query failed", "server", s.ID, "error", err)
 		}
 		return // the pump drains the replies and continues the reset
@@ -701,7 +707,7 @@ func (s *Server) cancel(c *Client) {
 	if s.client != c || s.pending == 0 {
 		return
 	}
-	if err := backend.Cancel(context.Background(), s.Conn.Endpoint, s.Conn.PID, s.Conn.Secret, s.policy.CancelTimeout); err != nil {
+	if err := backend.Cancel(context.Background(), s.Conn.Endpoint, s.Conn.PID, s.Conn.Secret, s.policy.Load().CancelTimeout); err != nil {
 		s.log.Warn("cancel failed", "server", s.ID, "client", c.ID, "error", err)
 	}
 }
@@ -781,6 +787,12 @@ func (s *Server) Applied(ps []pgwire.Param) {
 	}
 	s.mu.Unlock()
 }
+
+// MarkOffline makes the server close at its next release.
+func (s *Server) MarkOffline() { s.offline.Store(true) }
+
+// Offline reports whether MarkOffline was called.
+func (s *Server) Offline() bool { return s.offline.Load() }
 
 // Dead reports whether the server's connection is closed.
 func (s *Server) Dead() bool {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/odyssey-go/odyssey/internal/auth"
@@ -29,12 +30,12 @@ const smartDiscard = "SET SESSION AUTHORIZATION DEFAULT;RESET ALL;CLOSE ALL;UNLI
 // server pool and the session defaults its servers report.
 type Route struct {
 	router *Router
-	Rule   *config.Rule
+	rule   atomic.Pointer[config.Rule] // the current rule; a reload may move the route to a new one
 	// DB and User are what clients asked for; BackendDB and BackendUser
 	// what the servers log in as (storage_db, storage_user).
 	DB, User               string
 	BackendDB, BackendUser string
-	Policy                 *relay.Policy
+	policy                 *relay.PolicyRef
 	pool                   *pool.Pool[*relay.Server]
 	log                    *slog.Logger
 
@@ -47,22 +48,23 @@ type Route struct {
 	learned     backend.Credentials // what clients proved (LearnCredentials)
 	stats       stats.Route
 	servers     map[*relay.Server]struct{}
+	obsolete    atomic.Bool
 	paramCache  map[pgwire.Param]paramCanon
 }
 
 func newRoute(r *Router, rule *config.Rule, db, user string) *Route {
 	rt := &Route{
 		router:      r,
-		Rule:        rule,
 		DB:          db,
 		User:        user,
 		BackendDB:   db,
 		BackendUser: user,
-		Policy:      policyFor(r.cfg, rule),
+		policy:      relay.NewPolicyRef(policyFor(r.Config(), rule)),
 		pool:        pool.New[*relay.Server](rule.PoolSize),
 		servers:     make(map[*relay.Server]struct{}),
 		paramCache:  make(map[pgwire.Param]paramCanon),
 	}
+	rt.rule.Store(rule)
 	if rule.StorageDB != "" {
 		rt.BackendDB = rule.StorageDB
 	}
@@ -107,6 +109,49 @@ func cancelTimeout(ms int) time.Duration {
 	return time.Duration(ms) * time.Millisecond
 }
 
+// Rule returns the route's current rule.
+func (rt *Route) Rule() *config.Rule { return rt.rule.Load() }
+
+// Policy returns the route's policy reference, shared with its clients and
+// servers.
+func (rt *Route) Policy() *relay.PolicyRef { return rt.policy }
+
+// update moves the route to rule of cfg (a compatible reload): new pool
+// size, timeouts and policy, at once.
+func (rt *Route) update(cfg *config.Config, rule *config.Rule) {
+	rt.rule.Store(rule)
+	rt.policy.Store(policyFor(cfg, rule))
+	rt.pool.SetSize(rule.PoolSize)
+}
+
+// retire closes the idle servers of a route whose rule changed or went;
+// busy servers keep serving the route's remaining clients.
+func (rt *Route) retire() {
+	rt.obsolete.Store(true)
+	for _, s := range rt.pool.TakeIdle(0, func(*relay.Server) bool { return true }) {
+		rt.forget(s)
+		s.Close()
+	}
+	if rt.Clients() == 0 {
+		rt.close()
+	}
+}
+
+// Obsolete reports whether a reload retired the route.
+func (rt *Route) Obsolete() bool { return rt.obsolete.Load() }
+
+// dropServers closes idle servers now and marks the others to be closed
+// at their next release.
+func (rt *Route) dropServers() {
+	for _, s := range rt.Servers() {
+		s.MarkOffline()
+	}
+	for _, s := range rt.pool.TakeIdle(0, func(*relay.Server) bool { return true }) {
+		rt.forget(s)
+		s.Close()
+	}
+}
+
 // Name is "db.user" as clients see it.
 func (rt *Route) Name() string { return ruleName(rt.DB, rt.User) }
 
@@ -143,15 +188,22 @@ func (rt *Route) Greeting(ctx context.Context) ([]pgwire.Param, relay.Params, er
 // Acquire implements relay.Attacher: an idle server from the pool, a new
 // one when the pool has room, or a wait up to pool_timeout.
 func (rt *Route) Acquire(ctx context.Context, _ *relay.Client) (*relay.Server, error) {
-	timeout := time.Duration(rt.Rule.PoolTimeout) * time.Millisecond
-	lifetime := time.Duration(rt.Rule.ServerLifetime) * time.Second
+	if gate := rt.router.pauseGate(); gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	timeout := time.Duration(rt.Rule().PoolTimeout) * time.Millisecond
+	lifetime := time.Duration(rt.Rule().ServerLifetime) * time.Second
 	for {
 		s, dial, waited, err := rt.pool.AcquireWait(ctx, timeout)
 		switch {
 		case errors.Is(err, pool.ErrTimeout):
 			rt.countError(stats.ErrPoolTimeout)
 			return nil, pgwire.Fatal(pgwire.CodeTooManyConnections, fmt.Sprintf(
-				"too many active clients for user (pool_size for user %s reached %d)", rt.Name(), rt.Rule.PoolSize))
+				"too many active clients for user (pool_size for user %s reached %d)", rt.Name(), rt.Rule().PoolSize))
 		case errors.Is(err, pool.ErrClosed):
 			return nil, pgwire.Fatal(pgwire.CodeAdminShutdown, "odyssey is shutting down")
 		case err != nil:
@@ -225,8 +277,8 @@ func (rt *Route) Servers() []*relay.Server {
 
 // dial logs in a new server for the route. The slot is already reserved.
 func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
-	cfg := rt.router.cfg
-	tlsClient, err := rt.router.storageTLS(rt.Rule.Storage)
+	cfg := rt.router.Config()
+	tlsClient, err := rt.router.storageTLS(rt.Rule().Storage)
 	if err != nil {
 		rt.log.Error("storage tls settings are unusable", "error", err)
 		return nil, connectError(rt, err)
@@ -235,12 +287,12 @@ func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
 		TLS:           tlsClient,
 		Database:      rt.BackendDB,
 		Credentials:   rt.credentials(),
-		StartupParams: startupParams(rt.Rule.BackendStartupOptions),
+		StartupParams: startupParams(rt.Rule().BackendStartupOptions),
 		Timeout:       time.Duration(cfg.BackendConnectTimeoutMs) * time.Millisecond,
 		KeepAlive:     keepAlive(cfg),
 	}
 	var lastErr error
-	for _, ep := range endpoints(cfg, rt.Rule.Storage) {
+	for _, ep := range endpoints(cfg, rt.Rule().Storage) {
 		opts.Endpoint = ep
 		start := time.Now()
 		conn, err := backend.Dial(ctx, opts)
@@ -256,7 +308,7 @@ func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
 		id := NewID('s')
 		defaults := rt.learnGreeting(conn.Params)
 		rt.log.Debug("server connected", "server", id, "addr", ep.Address, "pid", conn.PID)
-		s := relay.NewServer(id, conn, rt, rt.Policy, defaults, rt.log)
+		s := relay.NewServer(id, conn, rt, rt.policy, defaults, rt.log)
 		rt.mu.Lock()
 		rt.servers[s] = struct{}{}
 		rt.mu.Unlock()
@@ -274,7 +326,7 @@ func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
 func connectError(rt *Route, err error) error {
 	var pe *pgwire.Error
 	if errors.As(err, &pe) {
-		if rt.Rule.ClientFwdError {
+		if rt.Rule().ClientFwdError {
 			return pe
 		}
 		return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeConnectionFailure,
@@ -313,7 +365,7 @@ func (rt *Route) learnGreeting(params []pgwire.Param) relay.Params {
 // LearnCredentials).
 func (rt *Route) credentials() backend.Credentials {
 	c := backend.Credentials{User: rt.BackendUser}
-	rule := rt.Rule
+	rule := rt.Rule()
 	if rule.StoragePassword != "" {
 		c.Password = rule.StoragePassword
 		return c
@@ -401,8 +453,8 @@ func (rt *Route) Clients() int {
 // Maintain closes idle servers past pool_ttl or server_lifetime and tops
 // the pool up to min_pool_size. The instance calls it every second.
 func (rt *Route) Maintain(ctx context.Context, now time.Time) {
-	ttl := time.Duration(rt.Rule.PoolTTL) * time.Second
-	lifetime := time.Duration(rt.Rule.ServerLifetime) * time.Second
+	ttl := time.Duration(rt.Rule().PoolTTL) * time.Second
+	lifetime := time.Duration(rt.Rule().ServerLifetime) * time.Second
 	expired := rt.pool.TakeIdle(0, func(s *relay.Server) bool {
 		return (ttl > 0 && now.Sub(s.LastUsed()) >= ttl) || (lifetime > 0 && now.Sub(s.Created) >= lifetime)
 	})
@@ -411,7 +463,7 @@ func (rt *Route) Maintain(ctx context.Context, now time.Time) {
 		rt.forget(s)
 		s.Close()
 	}
-	for i := rt.pool.Stats().Total; i < rt.Rule.MinPoolSize; i++ {
+	for i := rt.pool.Stats().Total; i < rt.Rule().MinPoolSize && !rt.Obsolete(); i++ {
 		if !rt.pool.ReserveSlot() {
 			break
 		}

@@ -29,18 +29,21 @@ import (
 type Router struct {
 	log *slog.Logger
 
-	cfg   *config.Config
-	rules []*config.Rule // in matching order
+	// snap is the config snapshot clients are routed by; a reload swaps it.
+	snap atomic.Pointer[snapshot]
+	// pause is non-nil while paused; Resume closes the channel.
+	pause atomic.Pointer[chan struct{}]
 
 	// tls holds the storages' TLS material (see tls.go).
 	tls atomic.Pointer[tlsconf.Store]
 
-	mu      sync.Mutex
-	routes  map[routeKey]*Route
-	clients map[uint64]*Client // by cancel key
-	total   int                // clients routed, for the global client_max
-	closed  bool
-	errors  stats.Errors // errors that belong to no route
+	mu       sync.Mutex
+	routes   map[routeKey]*Route
+	obsolete map[*Route]struct{} // routes of rules a reload changed, kept until their clients leave
+	clients  map[uint64]*Client  // by cancel key
+	total    int                 // clients routed, for the global client_max
+	closed   bool
+	errors   stats.Errors // errors that belong to no route
 }
 
 // CountError counts an error that belongs to no route (no rule matched).
@@ -60,19 +63,35 @@ type routeKey struct {
 	db, user string
 }
 
-// New builds a router for cfg.
-func New(cfg *config.Config, log *slog.Logger) *Router {
-	return &Router{
-		log:     log,
-		cfg:     cfg,
-		rules:   clientRules(cfg.Rules, cfg.SequentialRouting),
-		routes:  make(map[routeKey]*Route),
-		clients: make(map[uint64]*Client),
-	}
+// snapshot is one config with its rules in matching order.
+type snapshot struct {
+	cfg   *config.Config
+	rules []*config.Rule        // client rules, in matching order
+	all   map[*config.Rule]bool // every rule of cfg
 }
 
-// Config returns the snapshot the router was built from.
-func (r *Router) Config() *config.Config { return r.cfg }
+func newSnapshot(cfg *config.Config) *snapshot {
+	all := make(map[*config.Rule]bool, len(cfg.Rules))
+	for _, r := range cfg.Rules {
+		all[r] = true
+	}
+	return &snapshot{cfg: cfg, rules: clientRules(cfg.Rules, cfg.SequentialRouting), all: all}
+}
+
+// New builds a router for cfg.
+func New(cfg *config.Config, log *slog.Logger) *Router {
+	r := &Router{
+		log:      log,
+		routes:   make(map[routeKey]*Route),
+		obsolete: make(map[*Route]struct{}),
+		clients:  make(map[uint64]*Client),
+	}
+	r.snap.Store(newSnapshot(cfg))
+	return r
+}
+
+// Config returns the current config snapshot.
+func (r *Router) Config() *config.Config { return r.snap.Load().cfg }
 
 // clientRules returns the rules clients may match (not pool_routing
 // "internal", which only the pooler itself uses), ordered for first-match:
@@ -115,7 +134,7 @@ type ConnInfo struct {
 
 // Match returns the first rule for (db, user) from this connection, or nil.
 func (r *Router) Match(db, user string, ci ConnInfo) *config.Rule {
-	for _, rule := range r.rules {
+	for _, rule := range r.snap.Load().rules {
 		if matches(rule, db, user, ci) {
 			return rule
 		}
@@ -129,7 +148,7 @@ func (r *Router) Match(db, user string, ci ConnInfo) *config.Rule {
 // authentication method and fails as if its password were wrong, so user
 // names cannot be probed.
 func (r *Router) DatabaseRule(db string, ci ConnInfo) *config.Rule {
-	for _, rule := range r.rules {
+	for _, rule := range r.snap.Load().rules {
 		if (rule.DBDefault || rule.DB == db) && addrMatches(rule, ci) {
 			return rule
 		}
@@ -174,10 +193,19 @@ func (r *Router) Attach(rule *config.Rule, db, user string) (*Route, error) {
 	if r.closed {
 		return nil, pgwire.Fatal(pgwire.CodeAdminShutdown, "odyssey is shutting down")
 	}
-	if max := r.cfg.ClientMax; max >= 0 && r.total >= max {
+	snap := r.snap.Load()
+	if max := snap.cfg.ClientMax; max >= 0 && r.total >= max {
 		r.errors.Add(stats.ErrClientLimit)
 		return nil, pgwire.Fatal(pgwire.CodeTooManyConnections,
 			fmt.Sprintf("too many tcp connections (global client_max %d)", max))
+	}
+	if !snap.all[rule] {
+		// A reload came between Match and Attach: use the same rule of
+		// the new config, if it still has one.
+		if rule = sameRule(snap.cfg, rule); rule == nil {
+			return nil, pgwire.Fatal(pgwire.CodeInvalidCatalogName,
+				fmt.Sprintf("route for '%s.%s' is not found", db, user))
+		}
 	}
 	key := routeKey{rule: rule, db: db, user: user}
 	route := r.routes[key]
@@ -195,12 +223,20 @@ func (r *Router) Attach(rule *config.Rule, db, user string) (*Route, error) {
 	return route, nil
 }
 
-// Detach undoes Attach.
+// Detach undoes Attach. The last client of an obsolete route closes it.
 func (r *Router) Detach(route *Route) {
 	r.mu.Lock()
 	route.clients--
 	r.total--
+	last := route.clients == 0
+	_, old := r.obsolete[route]
+	if last && old {
+		delete(r.obsolete, route)
+	}
 	r.mu.Unlock()
+	if last && old {
+		route.close()
+	}
 }
 
 // Client is a registered client in its main phase.
@@ -263,12 +299,16 @@ func (r *Router) Clients() []*Client {
 	return out
 }
 
-// Routes returns the live routes.
+// Routes returns the live routes, obsolete ones (still serving their last
+// clients after a reload) included.
 func (r *Router) Routes() []*Route {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]*Route, 0, len(r.routes))
+	out := make([]*Route, 0, len(r.routes)+len(r.obsolete))
 	for _, rt := range r.routes {
+		out = append(out, rt)
+	}
+	for rt := range r.obsolete {
 		out = append(out, rt)
 	}
 	return out
@@ -277,12 +317,9 @@ func (r *Router) Routes() []*Route {
 // Close refuses new clients and closes every pool: idle servers are closed
 // now, busy ones when they come back.
 func (r *Router) Close() {
+	routes := r.Routes()
 	r.mu.Lock()
 	r.closed = true
-	routes := make([]*Route, 0, len(r.routes))
-	for _, rt := range r.routes {
-		routes = append(routes, rt)
-	}
 	r.mu.Unlock()
 	for _, rt := range routes {
 		rt.close()
