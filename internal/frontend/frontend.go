@@ -320,7 +320,7 @@ func (s *session) login(ctx context.Context, st *pgwire.Startup) error {
 
 	c := relay.NewClient(relay.ClientConfig{
 		ID: s.id, Conn: s.conn, Log: s.log, Attacher: route,
-		Policy: route.Policy, Defaults: defaults, Params: p,
+		Policy: route.Policy(), Defaults: defaults, Params: p, Stats: route.Stats(),
 	})
 	rc := rtr.Register(c, route)
 	defer rtr.Unregister(rc)
