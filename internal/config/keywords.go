@@ -567,8 +567,8 @@ var implemented = struct {
 // they warn like the accepted-only ones until the feature lands.
 var pending = map[blockID]map[string]bool{
 	blockTop: {
-		"daemonize": true, "log_config": true, "log_stats": true,
-		"stats_interval": true, "promhttp_server_port": true, "virtual_transaction": true,
+		"daemonize": true, "log_config": true,
+		"promhttp_server_port": true, "virtual_transaction": true,
 	},
 	blockUser: {
 		"auth_common_name": true, "role": true, "quantiles": true,

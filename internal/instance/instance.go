@@ -206,19 +206,46 @@ func shutdownError() *pgwire.Error {
 }
 
 // cron runs the periodic tasks once a second: expiry of idle servers,
-// min_pool_size.
+// min_pool_size, and every stats_interval the averages (and the stats log
+// line with log_stats).
 func (in *Instance) cron(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var lastStats time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			for _, rt := range in.router.Load().Routes() {
+			rtr := in.router.Load()
+			for _, rt := range rtr.Routes() {
 				rt.Maintain(ctx, now)
 			}
+			cfg := rtr.Config()
+			interval := time.Duration(max(cfg.StatsInterval, 1)) * time.Second
+			if now.Sub(lastStats) >= interval {
+				lastStats = now
+				in.tickStats(rtr, cfg.LogStats)
+			}
 		}
+	}
+}
+
+// tickStats closes a stats interval on every route and logs the averages
+// in Odyssey's shape when asked to.
+func (in *Instance) tickStats(rtr *router.Router, logStats bool) {
+	for _, rt := range rtr.Routes() {
+		avg := rt.Stats().Tick()
+		if !logStats {
+			continue
+		}
+		ps := rt.PoolStats()
+		in.log.Info("stats", "route", rt.Name(), "clients", rt.Clients(),
+			"active_servers", ps.Total-ps.Idle, "idle_servers", ps.Idle,
+			"xact_per_sec", int(avg.XactsPerSec), "xact_avg_us", int(avg.XactTimeUs),
+			"query_per_sec", int(avg.QueriesPerSec), "query_avg_us", int(avg.QueryTimeUs),
+			"in_bytes_per_sec", int(avg.BytesInPerSec), "out_bytes_per_sec", int(avg.BytesOutPerSec),
+			"wait_avg_us", int(avg.WaitTimeUs))
 	}
 }
 

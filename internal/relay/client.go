@@ -126,6 +126,12 @@ func (c *Client) LastRequest() time.Time {
 	return time.Time{}
 }
 
+// RemoteAddr is the client's address.
+func (c *Client) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
+// LocalAddr is our address of the client's connection.
+func (c *Client) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+
 // Server returns the attached server, or nil.
 func (c *Client) Server() *Server { return c.server.Load() }
 

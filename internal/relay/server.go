@@ -788,6 +788,20 @@ func (s *Server) Applied(ps []pgwire.Param) {
 	s.mu.Unlock()
 }
 
+// Client returns the attached client, or nil.
+func (s *Server) Client() *Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.client
+}
+
+// AttachedAt is when the current (or last) client attached.
+func (s *Server) AttachedAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attachedAt
+}
+
 // MarkOffline makes the server close at its next release.
 func (s *Server) MarkOffline() { s.offline.Store(true) }
 
