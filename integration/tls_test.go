@@ -400,9 +400,8 @@ func TestTLSCertAuthNeedsTLS(t *testing.T) {
 	}
 }
 
-// TestTLSReloadCertificates: Store.Reload (what RELOAD and SIGHUP call)
-// puts new certificates in effect for new clients while connected ones
-// keep going.
+// TestTLSReloadCertificates: a reload (SIGHUP, RELOAD) puts new
+// certificates in effect for new clients while connected ones keep going.
 func TestTLSReloadCertificates(t *testing.T) {
 	k := newTLSPKI(t)
 	p := startPooler(t, tlsBaseConf(k, "require")+rule(authRuleItems("none", "", "")))
@@ -428,7 +427,7 @@ func TestTLSReloadCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.inst.TLS().Reload(); err != nil {
+	if err := p.inst.Reload(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -449,12 +448,16 @@ func TestTLSReloadCertificates(t *testing.T) {
 		t.Errorf("server certificate %q after reload", peer.Subject.CommonName)
 	}
 
-	// A broken key keeps the current certificate.
+	// A broken key keeps the current certificate, and says so.
 	if err := os.WriteFile(k.keyFile, []byte("broken"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.inst.TLS().Reload(); err == nil {
-		t.Error("reload with a broken key succeeded")
+		t.Error("reloading a broken key succeeded")
+	}
+	p.inst.Reload()
+	if !strings.Contains(p.logs.String(), "reload: TLS") {
+		t.Error("the reload did not log the broken key")
 	}
 	k.caFile = newCA
 	_, err = tlsConnect(t, p, k, plainUser, plainUser, "", tlsOpts{sslmode: "verify-full"})
@@ -655,5 +658,32 @@ func TestTLSStorageSCRAMPassthrough(t *testing.T) {
 	}
 	if got := authScalar(t, c, "select current_user || ' ' || ssl::text from pg_stat_ssl where pid = pg_backend_pid()"); got != aqSCRAMUser+" true" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// TestTLSReloadMode: a reload that turns TLS on for a listen block applies
+// to the next client.
+func TestTLSReloadMode(t *testing.T) {
+	k := newTLSPKI(t)
+	conf := tlsBaseConf(k, "disable") + rule(authRuleItems("none", "", ""))
+	p := startPooler(t, conf)
+	if _, err := tlsConnect(t, p, k, plainUser, plainUser, "", tlsOpts{sslmode: "disable"}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(p.dir, "odyssey.conf")
+	next := expand(tlsBaseConf(k, "require")+rule(authRuleItems("none", "", "")), p.port, p.dir)
+	if err := os.WriteFile(path, []byte(next), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.inst.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := tlsConnect(t, p, k, plainUser, plainUser, "", tlsOpts{sslmode: "disable"})
+	if pe := authPgError(t, err); pe.Code != "08P01" {
+		t.Errorf("plain text after the reload: %s %q", pe.Code, pe.Message)
+	}
+	c, err := tlsConnect(t, p, k, plainUser, plainUser, "", tlsOpts{sslmode: "verify-full"})
+	if err != nil || !isTLS(c) {
+		t.Fatalf("TLS after the reload: %v", err)
 	}
 }
