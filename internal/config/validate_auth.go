@@ -153,6 +153,11 @@ func (p *parser) resolveAuthQueries() {
 			g.Storage, g.StorageName = key.storage, key.storage.Name
 			g.StoragePassword = key.password
 			g.Pool = PoolTransaction
+			// Odyssey leaves this pool unbounded; a burst of first logins
+			// of many users would then open as many connections. A few
+			// servers answer thousands of these one-row queries a second,
+			// and waiters are bounded by the client's login timeout.
+			g.PoolSize = generatedAuthPoolSize
 			// Only read-only SELECTs run here: nothing to reset.
 			g.PoolDiscard = false
 			g.PoolReservePrepared = false
@@ -161,6 +166,9 @@ func (p *parser) resolveAuthQueries() {
 		r.AuthQueryRule = g
 	}
 }
+
+// generatedAuthPoolSize bounds the pool of a generated auth_query rule.
+const generatedAuthPoolSize = 8
 
 // internalRule returns the most specific internal rule for (db, user),
 // ties going to the first in the file.

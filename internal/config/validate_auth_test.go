@@ -165,7 +165,7 @@ database default {
 `)
 		g := cfg.Rules[0].AuthQueryRule
 		if g == nil || !g.Internal || g.Storage != cfg.Rules[0].Storage || g.StoragePassword != "from-default" ||
-			g.Authentication != AuthNone || g.Pool != PoolTransaction || g.PoolDiscard {
+			g.Authentication != AuthNone || g.Pool != PoolTransaction || g.PoolDiscard || g.PoolSize != generatedAuthPoolSize {
 			t.Fatalf("generated rule %+v", g)
 		}
 		if cfg.Rules[1].AuthQueryRule != g {
