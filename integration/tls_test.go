@@ -687,3 +687,31 @@ func TestTLSReloadMode(t *testing.T) {
 		t.Fatalf("TLS after the reload: %v", err)
 	}
 }
+
+// TestTLSRequireExemptsUnixSocket: libpq never asks for TLS on a unix
+// socket, so tls "require" refuses plain text only over TCP.
+func TestTLSRequireExemptsUnixSocket(t *testing.T) {
+	k := newTLSPKI(t)
+	listenTLS := fmt.Sprintf("\ttls \"require\"\n\ttls_cert_file %q\n\ttls_key_file %q\n", k.certFile, k.keyFile)
+	tcpPort := freePort(t)
+	p := startPooler(t, fmt.Sprintf(`
+unix_socket_dir "{{DIR}}"
+unix_socket_mode "0777"
+listen {
+	port {{PORT}}
+%[1]s}
+listen {
+	host "127.0.0.1"
+	port %[2]d
+%[1]s}
+`, listenTLS, tcpPort)+listenStorage+listenRule)
+	listenSelect42(t, listenConnect(t, fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", p.dir, p.port, plainUser, plainUser)))
+	c, err := pgx.Connect(ctxTimeout(t, 10*time.Second), fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", tcpPort, plainUser, plainUser))
+	if err == nil {
+		c.Close(context.Background())
+		t.Fatal("plain text over TCP accepted")
+	}
+	if pe := authPgError(t, err); pe.Code != "08P01" {
+		t.Errorf("got %s %q", pe.Code, pe.Message)
+	}
+}

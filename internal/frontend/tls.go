@@ -3,6 +3,7 @@ package frontend
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 
 	"github.com/odyssey-go/odyssey/internal/config"
 	"github.com/odyssey-go/odyssey/internal/pgwire"
@@ -60,10 +61,14 @@ func (s *session) answerSSLRequest() error {
 }
 
 // requireTLS refuses a plain-text startup when the listen block demands
-// TLS.
+// TLS. Unix-socket clients are exempt: libpq never asks for TLS there
+// (PostgreSQL does not offer it), and the socket does not leave the host.
 func (s *session) requireTLS() error {
 	mode, _ := tlsconf.ParseMode(s.listen.TLS.Mode)
 	if s.tlsConn != nil || mode < tlsconf.Require {
+		return nil
+	}
+	if _, unix := s.raw.(*net.UnixConn); unix {
 		return nil
 	}
 	return pgwire.Fatal(pgwire.CodeProtocolViolation, "SSL is required")
