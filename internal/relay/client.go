@@ -55,6 +55,9 @@ type ClientConfig struct {
 	Defaults Params // the route's parameter defaults
 	Params   Params // parameters the client set at startup (non-default only)
 	Stats    *stats.Route
+	// Sleeper, when set, lets the client sleep without a goroutine when
+	// long idle (only through Serve).
+	Sleeper *Sleeper
 }
 
 // Client is one client connection in its main phase (after login).
@@ -72,7 +75,7 @@ type Client struct {
 	raw     syscall.RawConn
 	rawRead func(fd uintptr) bool // c.rawReadLoop bound once, so reads do not allocate
 	loopErr error                 // why rawReadLoop ended the loop
-	watch   bool                  // idle timeouts are on
+	watch   bool                  // idle timeouts are on (fixed at creation)
 	bufp    *[]byte
 	buf     []byte
 	w       int
@@ -94,6 +97,14 @@ type Client struct {
 
 	reason   atomic.Pointer[pgwire.Error] // why Run was woken: kill, shutdown, server failure
 	draining atomic.Pointer[pgwire.Error] // leave at the next transaction boundary with this error
+
+	// Sleeping (see Sleeper). sleepFD is guarded by the sleeper's lock.
+	sleeper  *Sleeper
+	sleepFD  int32
+	asleep   atomic.Bool
+	sleepReq atomic.Bool // Hibernate asked; the goroutine decides
+	onEnd    func(error)
+	started  bool
 
 	// For the console: what the client does now and when it last asked.
 	stats       *stats.Route
@@ -148,6 +159,9 @@ func NewClient(cfg ClientConfig) *Client {
 		out:       newWriter(cfg.Conn),
 		stats:     cfg.Stats,
 		Connected: time.Now(),
+		sleeper:   cfg.Sleeper,
+		sleepFD:   -1,
+		watch:     cfg.Policy.Load().watchesIdle(),
 	}
 	if c.stats == nil {
 		c.stats = new(stats.Route)
@@ -168,19 +182,101 @@ func NewClient(cfg ClientConfig) *Client {
 // one. It returns why the client left (nil for a normal goodbye). The caller
 // closes the connection.
 func (c *Client) Run() error {
-	defer c.cancel()
-	defer c.releaseBuf()
-	c.watch = c.policy.Load().watchesIdle()
-	if c.watch {
-		c.armIdle(pgwire.TxIdle)
+	_, err := c.run()
+	return err
+}
+
+// Serve is Run for a client that may sleep (ClientConfig.Sleeper): it
+// returns when the client has ended, after calling onEnd with what Run
+// would return, or when it went to sleep. A sleeping client is resumed on a
+// new goroutine by the Sleeper, and that goroutine calls onEnd at the end.
+// onEnd owns the connection's cleanup.
+func (c *Client) Serve(onEnd func(error)) {
+	c.onEnd = onEnd
+	c.serve()
+}
+
+func (c *Client) serve() {
+	if asleep, err := c.run(); !asleep {
+		c.onEnd(err)
+	}
+}
+
+// resume carries on a client the Sleeper woke.
+func (c *Client) resume() { c.serve() }
+
+// run relays until the client ends (asleep false) or goes to sleep.
+func (c *Client) run() (asleep bool, err error) {
+	if !c.started {
+		c.started = true
+		if c.watch {
+			c.armIdle(pgwire.TxIdle)
+		}
 	}
 	for {
 		err := c.readLoop()
-		if c.watch && c.reason.Load() == nil && errors.Is(err, os.ErrDeadlineExceeded) && c.idleExpired() {
-			continue // a deadline armed for a moment that has passed
+		if c.reason.Load() == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			if c.sleepReq.Swap(false) {
+				if c.trySleep() {
+					return true, nil // another goroutine may own c already
+				}
+				continue
+			}
+			if c.watch && c.idleExpired() {
+				continue // a deadline armed for a moment that has passed
+			}
 		}
-		return c.finish(err)
+		c.cancel()
+		c.releaseBuf()
+		return false, c.finish(err)
 	}
+}
+
+// Hibernate asks a client idle for at least idle to go to sleep (see
+// Sleeper). The instance calls it for every client once a second; it is a
+// few loads for a client that is busy or sleeps already.
+func (c *Client) Hibernate(now time.Time, idle time.Duration) {
+	if c.sleeper == nil || c.raw == nil || c.watch || c.asleep.Load() || c.sleepReq.Load() {
+		return
+	}
+	last := c.Connected
+	if lr := c.lastRequest.Load(); lr != 0 {
+		last = time.Unix(0, lr)
+	}
+	if now.Sub(last) < idle || !c.idleAttachment() {
+		return
+	}
+	c.sleepReq.Store(true)
+	c.conn.SetReadDeadline(time.Unix(1, 0))
+}
+
+// trySleep runs on the client's goroutine when Hibernate woke it; it
+// reports whether the client is now asleep (the goroutine must end).
+func (c *Client) trySleep() bool {
+	c.setReadDeadline(time.Time{})
+	if c.w != 0 || c.reason.Load() != nil || !c.idleAttachment() {
+		return false
+	}
+	fd := int32(-1)
+	c.raw.Control(func(f uintptr) { fd = int32(f) })
+	if fd < 0 {
+		return false
+	}
+	c.releaseBuf()
+	// From here the Sleeper may resume c on another goroutine at once.
+	return c.sleeper.sleep(c, fd)
+}
+
+// idleAttachment reports whether the client may sleep as far as its server
+// goes: it has none, or (session pools) its server has nothing outstanding.
+func (c *Client) idleAttachment() bool {
+	s := c.server.Load()
+	if s == nil {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.client != c || (s.pending == 0 && !s.unsynced)
 }
 
 // readLoop reads and forwards until an error ends it (EOF, a deadline, a
@@ -562,6 +658,9 @@ func (c *Client) Kill(e *pgwire.Error) {
 	c.reason.CompareAndSwap(nil, e)
 	c.cancel()
 	c.conn.SetReadDeadline(time.Unix(1, 0))
+	if c.sleeper != nil {
+		c.sleeper.wake(c)
+	}
 }
 
 // Drain asks the client to leave at its next transaction boundary with e

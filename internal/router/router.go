@@ -246,6 +246,9 @@ type Client struct {
 	Key   uint64 // our BackendKeyData: process id << 32 | secret
 }
 
+// PID is the process id half of the client's BackendKeyData.
+func (c *Client) PID() uint32 { return uint32(c.Key >> 32) }
+
 // Register makes c reachable by cancel requests and returns its key, a
 // crypto-random pair so that nobody can cancel another client's query by
 // guessing.
