@@ -192,8 +192,8 @@ func (s *session) run(ctx context.Context) (*mainPhase, error) {
 	return s.login(ctx, st)
 }
 
-// startup reads the first packets: SSL and GSSENC negotiation (refused for
-// now), a cancel request, or the startup message.
+// startup reads the first packets: SSL negotiation (see tls.go), GSSENC
+// negotiation (refused), a cancel request, or the startup message.
 func (s *session) startup() (*pgwire.Startup, error) {
 	var sawSSL, sawGSS bool
 	for {
