@@ -148,6 +148,7 @@ var (
 		boolKW("log_general_stats_prom"),
 		boolKW("log_route_stats_prom"),
 		portKW("promhttp_server_port"),
+		stringKW("promhttp_server_address"), // ours: Odyssey has no such keyword
 		natKW("stats_interval"),
 		{name: "workers", kind: kindWorkers},
 		posKW("resolvers"),
@@ -480,6 +481,7 @@ var implemented = struct {
 		"cancel_timeout_ms":            func(c *Config, v value) error { c.CancelTimeoutMs = v.int(); return nil },
 		"graceful_shutdown_timeout_ms": func(c *Config, v value) error { c.GracefulShutdownTimeoutMs = v.int(); return nil },
 		"promhttp_server_port":         func(c *Config, v value) error { c.PromhttpServerPort = v.int(); return nil },
+		"promhttp_server_address":      func(c *Config, v value) error { c.PromhttpServerAddress = v.s; return nil },
 		"virtual_transaction":          func(c *Config, v value) error { c.VirtualTransaction = v.b; return nil },
 		"hba_file":                     func(c *Config, v value) error { c.HBAFile = v.s; return nil },
 	},
@@ -567,11 +569,10 @@ var implemented = struct {
 // they warn like the accepted-only ones until the feature lands.
 var pending = map[blockID]map[string]bool{
 	blockTop: {
-		"daemonize": true, "log_config": true,
-		"promhttp_server_port": true, "virtual_transaction": true,
+		"daemonize": true, "log_config": true, "virtual_transaction": true,
 	},
 	blockUser: {
-		"auth_common_name": true, "role": true, "quantiles": true,
+		"auth_common_name": true, "role": true,
 		"pool_reserve_prepared_statement": true, "pool_pin_on_listen": true,
 	},
 }

@@ -161,6 +161,7 @@ type Config struct {
 	CancelTimeoutMs           int         // 1000
 	GracefulShutdownTimeoutMs int         // 30000 (0 = wait forever)
 	PromhttpServerPort        int         // 0 = off
+	PromhttpServerAddress     string      // "" or "*" = every address; ours, Odyssey has no such keyword
 	VirtualTransaction        bool        // yes
 
 	Listen   []*Listen  // in config order

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -49,6 +50,7 @@ func (p *parser) validateGlobal() {
 			p.errorf(dir.kwPos, "unix_socket_mode must be set when unix_socket_dir is set")
 		}
 	}
+	p.validatePromhttp()
 	restart, reuse := true, true // Odyssey's defaults
 	if v, ok := g["enable_online_restart"]; ok {
 		restart = v.b
@@ -59,6 +61,25 @@ func (p *parser) validateGlobal() {
 	if restart && !reuse {
 		p.errorf(g["bindwith_reuseport"].kwPos,
 			"online restart needs bindwith_reuseport yes; set bindwith_reuseport yes or enable_online_restart no")
+	}
+}
+
+// validatePromhttp checks promhttp_server_address (our keyword): a host
+// without a port, since the port has its own keyword, and only useful
+// together with promhttp_server_port.
+func (p *parser) validatePromhttp() {
+	g := p.global.seen
+	v, ok := valid(p.global, "promhttp_server_address")
+	if !ok {
+		return
+	}
+	if strings.Contains(v.s, ":") {
+		if _, err := netip.ParseAddr(v.s); err != nil {
+			p.errorf(v.pos, "promhttp_server_address %q must be a host name or IP address without a port (the port is promhttp_server_port)", v.s)
+		}
+	}
+	if _, ok := g["promhttp_server_port"]; !ok {
+		p.diags.warnOnce("promhttp_server_address", v.kwPos, "promhttp_server_address has no effect without promhttp_server_port")
 	}
 }
 
