@@ -1,0 +1,196 @@
+package metrics
+
+import (
+	"slices"
+	"time"
+
+	"github.com/odyssey-go/odyssey/internal/config"
+	"github.com/odyssey-go/odyssey/internal/router"
+	"github.com/odyssey-go/odyssey/internal/stats"
+)
+
+// pair is what route metrics are labelled by: the database and user
+// clients asked for.
+type pair struct{ db, user string }
+
+// routeSample is the state of every live route of one (database, user)
+// pair, read at scrape time. Usually a pair has one route; it has several
+// when rules for different addresses or connection types match it, or for
+// a while after a reload retired its rule (the old route serves its last
+// clients). Their counts are added up, so a pair's counters drop when a
+// retired route closes: Prometheus treats that as a counter reset.
+type routeSample struct {
+	clients  int // registered (main phase)
+	waiting  int
+	maxWait  time.Duration
+	active   int // servers attached to clients
+	idle     int
+	login    int // servers being opened
+	capacity int
+	modes    []config.PoolMode
+
+	totals stats.Snapshot
+	hists  [numHists]hist
+
+	// quant is the route whose quantiles the pair reports: the current
+	// route with the most queries (quantiles cannot be merged).
+	quant *router.Route
+}
+
+// Latency histograms, in the order of routeSample.hists.
+const (
+	histQuery = iota
+	histXact
+	histWait
+	histConnect
+	numHists
+)
+
+// hist is a histogram in Prometheus's shape: cumulative counts per bound.
+type hist struct {
+	count uint64
+	sum   float64
+	cum   map[float64]uint64
+}
+
+func (h *hist) add(count uint64, sum float64, cum map[float64]uint64) {
+	if h.cum == nil {
+		h.cum = make(map[float64]uint64, len(histBounds))
+	}
+	h.count += count
+	h.sum += sum
+	for b, n := range cum {
+		h.cum[b] += n
+	}
+}
+
+// sampleRoutes reads every live route once, grouped by pair. registered
+// counts the main-phase clients of each route.
+func sampleRoutes(routes []*router.Route, registered map[*router.Route]int) map[pair]*routeSample {
+	out := make(map[pair]*routeSample, len(routes))
+	for _, rt := range routes {
+		k := pair{db: rt.DB, user: rt.User}
+		s := out[k]
+		if s == nil {
+			s = &routeSample{}
+			out[k] = s
+		}
+		s.addRoute(rt, registered[rt])
+	}
+	return out
+}
+
+func (s *routeSample) addRoute(rt *router.Route, clients int) {
+	ps := rt.PoolStats()
+	open := len(rt.Servers())
+	idle := ps.Idle
+	s.clients += clients
+	s.waiting += ps.Waiting
+	s.maxWait = max(s.maxWait, ps.MaxWait)
+	s.idle += idle
+	s.active += max(open-idle, 0)
+	s.login += max(ps.Total-open, 0)
+	if ps.Size > 0 {
+		s.capacity += ps.Size
+	} else {
+		// Unlimited: Odyssey's exporter reports the servers open now.
+		s.capacity += max(open, ps.Total)
+	}
+	rule := rt.Rule()
+	if !slices.Contains(s.modes, rule.Pool) {
+		s.modes = append(s.modes, rule.Pool)
+	}
+
+	st := rt.Stats()
+	s.addHistograms(st)
+	snap := st.Snapshot()
+	t := &s.totals
+	t.Xacts += snap.Xacts
+	t.Queries += snap.Queries
+	t.Assignments += snap.Assignments
+	t.BytesIn += snap.BytesIn
+	t.BytesOut += snap.BytesOut
+	t.XactTimeUs += snap.XactTimeUs
+	t.QueryTimeUs += snap.QueryTimeUs
+	t.WaitTimeUs += snap.WaitTimeUs
+	t.Cancels += snap.Cancels
+
+	if betterQuantiles(rt, s.quant) {
+		s.quant = rt
+	}
+}
+
+// betterQuantiles reports whether a should report its pair's quantiles
+// rather than b: a current route before a retired one, then the busier.
+func betterQuantiles(a, b *router.Route) bool {
+	if b == nil {
+		return true
+	}
+	if a.Obsolete() != b.Obsolete() {
+		return !a.Obsolete()
+	}
+	return a.Stats().Queries.Load() > b.Stats().Queries.Load()
+}
+
+// addHistograms reads the route's latency sketches. Waits are different:
+// the relay records only waits longer than zero in the sketch (a server
+// straight from the pool costs no sketch update), so the assignments the
+// sketch lacks are added as zero waits. The sketch is read before the
+// assignment counter, which is incremented first, so the difference is
+// never negative except for assignments in flight, counted as zero waits
+// until their wait lands in its bucket.
+func (s *routeSample) addHistograms(st *stats.Route) {
+	s.hists[histQuery].add(st.QueryTime.Histogram(histBounds))
+	s.hists[histXact].add(st.XactTime.Histogram(histBounds))
+	s.hists[histConnect].add(st.ConnectTime.Histogram(histBounds))
+
+	n, sum, cum := st.WaitTime.Histogram(histBounds)
+	if assigned := st.Assignments.Load(); assigned > n {
+		zeros := assigned - n
+		for b := range cum {
+			cum[b] += zeros
+		}
+		n = assigned
+	}
+	s.hists[histWait].add(n, sum, cum)
+}
+
+// dbAverages are the averages of every route of one database, as SHOW
+// STATS has them: rates add up, mean times are weighted by their rates.
+type dbAverages struct {
+	xacts, queries, assignments, recv, sent float64
+	xactTimeUs, queryTimeUs, waitTimeUs     float64 // sums of mean × rate until done
+}
+
+func averagesByDatabase(routes []*router.Route) map[string]*dbAverages {
+	out := make(map[string]*dbAverages)
+	for _, rt := range routes {
+		a := rt.Stats().Averages()
+		d := out[rt.DB]
+		if d == nil {
+			d = &dbAverages{}
+			out[rt.DB] = d
+		}
+		d.xacts += a.XactsPerSec
+		d.queries += a.QueriesPerSec
+		d.assignments += a.AssignmentsPerSec
+		d.recv += a.BytesInPerSec
+		d.sent += a.BytesOutPerSec
+		d.xactTimeUs += a.XactTimeUs * a.XactsPerSec
+		d.queryTimeUs += a.QueryTimeUs * a.QueriesPerSec
+		d.waitTimeUs += a.WaitTimeUs * a.AssignmentsPerSec
+	}
+	for _, d := range out {
+		d.xactTimeUs = weighted(d.xactTimeUs, d.xacts)
+		d.queryTimeUs = weighted(d.queryTimeUs, d.queries)
+		d.waitTimeUs = weighted(d.waitTimeUs, d.assignments)
+	}
+	return out
+}
+
+func weighted(sum, weight float64) float64 {
+	if weight == 0 {
+		return 0
+	}
+	return sum / weight
+}
