@@ -68,8 +68,9 @@ type Client struct {
 	attacher Attacher
 	policy   *PolicyRef
 	defaults Params
-	ctx      context.Context
-	cancel   context.CancelFunc
+	doneMu   sync.Mutex // guards done and ended (see done.go)
+	done     chan struct{}
+	ended    bool
 
 	// Read side, owned by Run's goroutine.
 	raw     syscall.RawConn
@@ -166,7 +167,6 @@ func NewClient(cfg ClientConfig) *Client {
 	if c.stats == nil {
 		c.stats = new(stats.Route)
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if sc, ok := cfg.Conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
@@ -226,7 +226,7 @@ func (c *Client) run() (asleep bool, err error) {
 				continue // a deadline armed for a moment that has passed
 			}
 		}
-		c.cancel()
+		c.end()
 		c.releaseBuf()
 		return false, c.finish(err)
 	}
@@ -467,7 +467,7 @@ func (c *Client) send(run []byte, requests int, sync syncChange) error {
 func (c *Client) attach() (*Server, []byte, error) {
 	for attempt := 0; ; attempt++ {
 		c.state.Store(int32(ClientWaiting))
-		s, err := c.attacher.Acquire(c.ctx, c)
+		s, err := c.attacher.Acquire(c, c)
 		if err != nil {
 			c.state.Store(int32(ClientIdle))
 			if r := c.reason.Load(); r != nil {
@@ -656,7 +656,7 @@ func (c *Client) finish(err error) error {
 // closes the connection without a message.
 func (c *Client) Kill(e *pgwire.Error) {
 	c.reason.CompareAndSwap(nil, e)
-	c.cancel()
+	c.end()
 	c.conn.SetReadDeadline(time.Unix(1, 0))
 	if c.sleeper != nil {
 		c.sleeper.wake(c)
