@@ -7,23 +7,23 @@ import "sync/atomic"
 type ErrorKind int
 
 const (
-	ErrRouter            ErrorKind = iota // OD_ROUTER_ERROR: routing failed otherwise
-	ErrRouteNotFound                      // no rule for the database and user
-	ErrClientLimit                        // global client_max reached
-	ErrRouteClientLimit                   // the rule's client_max reached
-	ErrPoolTimeout                        // pool_timeout expired
-	ErrReplication                        // a replication connection was refused
-	ErrOOM                                // soft out-of-memory (not used yet)
-	ErrAttach                             // a server could not be attached
-	ErrAttachTooMany                      // PostgreSQL said too many connections
-	ErrServerConnect                      // dialing or logging in to PostgreSQL failed
-	ErrServerRead                         // a server connection was lost while in use
-	ErrServerWrite                        // writing to a server failed
-	ErrClientWrite                        // writing to a client failed
-	ErrClientRead                         // a client sent a malformed or unexpected message
-	ErrSyncBroken                         // a server left in an unknown state was closed
-	ErrCatchupTimeout                     // replication lag (not used yet)
-	ErrAuth                               // a client failed authentication (ours, not Odyssey's)
+	ErrRouter           ErrorKind = iota // OD_ROUTER_ERROR: routing failed otherwise
+	ErrRouteNotFound                     // no rule for the database and user
+	ErrClientLimit                       // global client_max reached
+	ErrRouteClientLimit                  // the rule's client_max reached
+	ErrPoolTimeout                       // pool_timeout expired
+	ErrReplication                       // a replication connection was refused
+	ErrOOM                               // soft out-of-memory (not used yet)
+	ErrAttach                            // a server could not be attached
+	ErrAttachTooMany                     // PostgreSQL said too many connections
+	ErrServerConnect                     // dialing or logging in to PostgreSQL failed
+	ErrServerRead                        // a server connection was lost while in use
+	ErrServerWrite                       // writing to a server failed
+	ErrClientWrite                       // writing to a client failed
+	ErrClientRead                        // a client sent a malformed or unexpected message
+	ErrSyncBroken                        // a server left in an unknown state was closed
+	ErrCatchupTimeout                    // replication lag (not used yet)
+	ErrAuth                              // a client failed authentication (ours, not Odyssey's)
 	numErrorKinds
 )
 
