@@ -457,7 +457,7 @@ func (s *Server) continueReset() {
 		s.Conn.SetReadDeadline(time.Now().Add(s.policy.Load().ResetTimeout))
 	}
 	if err := s.write(queries); err != nil {
-		s.Conn.Close() // the pump sees the error and cleans up
+		s.closeConn() // the pump sees the error and cleans up
 	}
 }
 
@@ -559,8 +559,16 @@ func (s *Server) Close() {
 func (s *Server) close() {
 	s.Conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	s.write(pgwire.AppendTerminate(nil))
-	s.Conn.Close()
+	s.closeConn()
 }
+
+// closeConn closes the connection on a goroutine of its own. The caller
+// may be the pump inside RawConn.Read (a reset that ends badly, a server
+// dropped by DROP SERVERS or a shrunk pool at its release), where closing
+// the descriptor waits for that very read to return: a deadlock that also
+// leaked the server's pool slot. The pump's read then fails and fail()
+// finds the server already closed.
+func (s *Server) closeConn() { go s.Conn.Close() }
 
 // Usable reports, for an idle server just taken from the pool, whether it
 // can be attached: not closed, and (with pool_attach_check) nothing unread
