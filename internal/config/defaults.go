@@ -51,3 +51,7 @@ func newRule(pos Position) *Rule {
 		MaintainParams:      true,
 	}
 }
+
+// Default returns the global settings of a config that sets nothing:
+// Odyssey's defaults (the console's SHOW CONFIG shows them).
+func Default() *Config { return newConfig("") }
