@@ -117,6 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	serveCtx, cancelServe := context.WithCancel(context.Background())
 	defer cancelServe()
 	in := instance.New(cfg, log)
+	in.SetVersion(version)
 	in.OnReload = func(cfg *config.Config) {
 		if err := sink.Apply(logOptions(cfg, *toStdout, *verbose)); err != nil {
 			log.Warn("reload: logging", "error", err)
@@ -136,7 +137,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGHUP)
-	for ctx.Err() == nil {
+	// The console's SHUTDOWN asks for the same graceful shutdown as SIGTERM.
+	requested := in.ShutdownRequested()
+	for ctx.Err() == nil && !closed(requested) {
 		select {
 		case sig := <-sigs:
 			switch sig {
@@ -147,12 +150,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 			case syscall.SIGHUP:
 				in.Reload() // logs what it did or why not
 			}
+		case <-requested:
+			log.Info("shutdown requested from the console")
 		case <-ctx.Done():
 		}
 	}
 	stop() // a second SIGTERM/SIGINT now kills the process at once
 	in.Shutdown(context.Background())
 	return 0
+}
+
+// closed reports whether ch is closed.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // applyWorkers maps Odyssey's `workers` (worker threads) to GOMAXPROCS, the

@@ -39,6 +39,9 @@ type Frontend struct {
 	// phase and again (with active false) when it leaves; the instance uses
 	// it to reach clients at shutdown.
 	OnClient func(c *router.Client, active bool)
+	// Console serves clients of rules whose storage is local (the admin
+	// console) once they are authenticated; nil refuses them (0A000).
+	Console ConsoleFunc
 	// TLS holds the listen blocks' certificates (see tls.go); the instance
 	// shares it with the routers and reloads it. Nil: a private store is
 	// made on first use.
@@ -305,7 +308,7 @@ func (s *session) login(ctx context.Context, st *pgwire.Startup) (*mainPhase, er
 		s.log = logging.WithDebug(s.log)
 	}
 	if rule.Storage != nil && rule.Storage.Type == config.StorageLocal {
-		return nil, pgwire.Fatal(pgwire.CodeFeatureNotSupported, "the admin console is not available yet")
+		return nil, s.serveConsole(ctx, rtr, rule, db, user) // see console.go
 	}
 	route, err := rtr.Attach(rule, db, user)
 	if err != nil {

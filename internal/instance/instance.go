@@ -43,6 +43,8 @@ type Instance struct {
 	// in effect.
 	OnReload func(*config.Config)
 
+	con consoleState // the admin console (see console.go)
+
 	mu       sync.Mutex
 	cfgMu    sync.Mutex // serializes reloads
 	clients  map[*router.Client]struct{}
@@ -73,6 +75,7 @@ func New(cfg *config.Config, log *slog.Logger) *Instance {
 		OnClient: in.trackClient,
 		TLS:      in.tls,
 	}
+	in.frontend.Console = in.serveConsole
 	return in
 }
 
