@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/odyssey-go/odyssey/internal/router"
+	"github.com/odyssey-go/odyssey/internal/stats"
 )
 
 // Source is where the collector reads the pooler's state.
@@ -154,18 +155,18 @@ func (c *Collector) collectRoute(ch chan<- prometheus.Metric, p pair, s *routeSa
 		ch <- prometheus.MustNewConstHistogram(desc, h.count, h.sum, h.cum, lv...)
 	}
 
-	if q := s.quant; q != nil {
-		st := q.Stats()
-		seen := make(map[string]bool)
-		for _, v := range q.Rule().Quantiles {
-			label := strconv.FormatFloat(v, 'f', -1, 64)
-			if seen[label] {
-				continue // "0.5,0.5" would repeat a series
-			}
-			seen[label] = true
-			gauge(d.queryQuantile, st.QueryTime.Quantile(v).Seconds(), label)
-			gauge(d.xactQuantile, st.XactTime.Quantile(v).Seconds(), label)
+	if s.quantRoute == nil {
+		return
+	}
+	seen := make(map[string]bool)
+	for _, q := range s.quantRoute.Rule().Quantiles {
+		label := strconv.FormatFloat(q, 'f', -1, 64)
+		if seen[label] {
+			continue // "0.5,0.5" would repeat a series
 		}
+		seen[label] = true
+		gauge(d.queryQuantile, stats.MergedQuantile(q, s.querySketches...).Seconds(), label)
+		gauge(d.xactQuantile, stats.MergedQuantile(q, s.xactSketches...).Seconds(), label)
 	}
 }
 

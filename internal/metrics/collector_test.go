@@ -70,7 +70,9 @@ func TestCollector(t *testing.T) {
 	s.Cancels.Add(1)
 	s.ConnectTime.Observe(5 * time.Millisecond)
 	s.Errors.Add(stats.ErrPoolTimeout)
-	u2.Stats().Query(7 * time.Millisecond)
+	for range 100 {
+		u2.Stats().Query(200 * time.Millisecond)
+	}
 	u2.Stats().BytesIn.Add(10)
 	rtr.CountError(stats.ErrRouteNotFound)
 	for _, rt := range rtr.Routes() {
@@ -106,7 +108,7 @@ func TestCollector(t *testing.T) {
 		{`odyssey_errors_total{type="OD_ESERVER_CONNECT"}`, 0},
 
 		// Both routes of db.u add up.
-		{`odyssey_route_queries_total{` + u + `}`, 101},
+		{`odyssey_route_queries_total{` + u + `}`, 200},
 		{`odyssey_route_transactions_total{` + u + `}`, 1},
 		{`odyssey_route_server_assignments_total{` + u + `}`, 2},
 		{`odyssey_route_cancels_total{` + u + `}`, 1},
@@ -123,11 +125,12 @@ func TestCollector(t *testing.T) {
 		{`odyssey_server_pool_state_route{` + u + `,state="idle"}`, 0},
 		{`odyssey_server_pool_state_route{` + u + `,state="login"}`, 0},
 
-		// Histograms: 1..100 ms on one route, 7 ms on the other.
-		{`odyssey_route_query_time_seconds_count{` + u + `}`, 101},
-		{`odyssey_route_query_time_seconds_sum{` + u + `}`, 5.057},
-		{`odyssey_route_query_time_seconds_bucket{` + u + `,le="0.01"}`, 11},
-		{`odyssey_route_query_time_seconds_bucket{` + u + `,le="+Inf"}`, 101},
+		// Histograms: 1..100 ms on one route, 100 × 200 ms on the other.
+		{`odyssey_route_query_time_seconds_count{` + u + `}`, 200},
+		{`odyssey_route_query_time_seconds_sum{` + u + `}`, 25.05},
+		{`odyssey_route_query_time_seconds_bucket{` + u + `,le="0.01"}`, 10},
+		{`odyssey_route_query_time_seconds_bucket{` + u + `,le="0.25"}`, 200},
+		{`odyssey_route_query_time_seconds_bucket{` + u + `,le="+Inf"}`, 200},
 		{`odyssey_route_transaction_time_seconds_count{` + u + `}`, 1},
 		{`odyssey_route_transaction_time_seconds_bucket{` + u + `,le="0.025"}`, 0},
 		{`odyssey_route_transaction_time_seconds_bucket{` + u + `,le="0.05"}`, 1},
@@ -141,13 +144,15 @@ func TestCollector(t *testing.T) {
 	}
 	// From sketch buckets, or from rates over slightly different intervals.
 	approx := []sample{
-		// Quantiles of the last interval, within the sketch's error.
-		{`odyssey_route_query_duration_seconds{` + u + `,quantile="0.5"}`, 0.050},
-		{`odyssey_route_query_duration_seconds{` + u + `,quantile="0.99"}`, 0.099},
+		// Quantiles of the last interval of both routes together, within
+		// the sketch's error.
+		{`odyssey_route_query_duration_seconds{` + u + `,quantile="0.5"}`, 0.100},
+		{`odyssey_route_query_duration_seconds{` + u + `,quantile="0.99"}`, 0.200},
 		{`odyssey_route_transaction_duration_seconds{` + u + `,quantile="0.5"}`, 0.042},
 
-		// Per database: mean query time weighted by each route's rate.
-		{`odyssey_database_avg_query_time_seconds{database="db"}`, 5.057 / 101},
+		// Per database: mean query time weighted by each route's rate
+		// (the routes' intervals differ a little, so not 25.05 / 200).
+		{`odyssey_database_avg_query_time_seconds{database="db"}`, weightedQueryTime(u1, u2)},
 		{`odyssey_database_avg_xact_time_seconds{database="db"}`, 0.042},
 		{`odyssey_database_avg_wait_time_seconds{database="db"}`, 0.0015},
 	}
@@ -177,6 +182,18 @@ func TestCollector(t *testing.T) {
 	if got[`odyssey_database_avg_query_per_second{database="db"}`] <= 0 {
 		t.Errorf("avg_query_per_second not positive")
 	}
+}
+
+// weightedQueryTime is the mean query time of routes together, in
+// seconds, from their own averages.
+func weightedQueryTime(routes ...*router.Route) float64 {
+	var sum, n float64
+	for _, rt := range routes {
+		a := rt.Stats().Averages()
+		sum += a.QueryTimeUs * a.QueriesPerSec
+		n += a.QueriesPerSec
+	}
+	return sum / n / 1e6
 }
 
 // near compares within 7%: quantiles and histogram sums come from

@@ -32,9 +32,11 @@ type routeSample struct {
 	totals stats.Snapshot
 	hists  [numHists]hist
 
-	// quant is the route whose quantiles the pair reports: the current
-	// route with the most queries (quantiles cannot be merged).
-	quant *router.Route
+	// The quantiles are of every route's sketches taken together, at the
+	// points the rule of quantRoute asks for: the current route with the
+	// most queries, when the routes' rules ask for different ones.
+	querySketches, xactSketches []*stats.Sketch
+	quantRoute                  *router.Route
 }
 
 // Latency histograms, in the order of routeSample.hists.
@@ -115,13 +117,16 @@ func (s *routeSample) addRoute(rt *router.Route, clients int) {
 	t.WaitTimeUs += snap.WaitTimeUs
 	t.Cancels += snap.Cancels
 
-	if betterQuantiles(rt, s.quant) {
-		s.quant = rt
+	s.querySketches = append(s.querySketches, &st.QueryTime)
+	s.xactSketches = append(s.xactSketches, &st.XactTime)
+	if betterQuantiles(rt, s.quantRoute) {
+		s.quantRoute = rt
 	}
 }
 
-// betterQuantiles reports whether a should report its pair's quantiles
-// rather than b: a current route before a retired one, then the busier.
+// betterQuantiles reports whether a's rule should say which quantiles its
+// pair reports rather than b's: a current route before a retired one,
+// then the busier.
 func betterQuantiles(a, b *router.Route) bool {
 	if b == nil {
 		return true
