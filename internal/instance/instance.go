@@ -43,6 +43,8 @@ type Instance struct {
 	// in effect.
 	OnReload func(*config.Config)
 
+	metrics metricsState // the Prometheus endpoint (see metrics.go)
+
 	con consoleState // the admin console (see console.go)
 
 	mu       sync.Mutex
@@ -99,6 +101,10 @@ func (in *Instance) Start(ctx context.Context) error {
 	}
 	if len(in.listens) == 0 {
 		return errors.New("no listen address: set host in a listen block, or unix_socket_dir")
+	}
+	if err := in.startMetrics(ctx); err != nil {
+		in.closeListenersLocked()
+		return err
 	}
 	go in.cron(ctx)
 	return nil
@@ -286,6 +292,7 @@ func (in *Instance) Shutdown(ctx context.Context) {
 		cancel()
 	}
 	in.router.Load().Close()
+	in.stopMetrics()
 	in.log.Info("shutdown complete")
 }
 

@@ -14,8 +14,9 @@ func (in *Instance) Config() *config.Config { return in.router.Load().Config() }
 // config changes nothing: every problem is logged and returned. A valid
 // one takes effect in this order: TLS material is checked, routes move to
 // the new rules (see router.Reload), listen blocks that appeared are bound
-// and those that went are closed, certificates are re-read, and the
-// process logger is updated.
+// and those that went are closed, the Prometheus endpoint moves if its
+// address or port changed, certificates are re-read, and the process
+// logger is updated.
 func (in *Instance) Reload() error {
 	in.cfgMu.Lock()
 	defer in.cfgMu.Unlock()
@@ -43,6 +44,7 @@ func (in *Instance) Reload() error {
 	if err := in.reloadListens(cfg); err != nil {
 		in.log.Error("reload: listen", "error", err)
 	}
+	in.reloadMetrics(cfg)
 	if err := in.tls.Reload(); err != nil {
 		in.log.Error("reload: TLS", "error", err)
 	}
