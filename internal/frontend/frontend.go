@@ -39,6 +39,8 @@ type Frontend struct {
 	// phase and again (with active false) when it leaves; the instance uses
 	// it to reach clients at shutdown.
 	OnClient func(c *router.Client, active bool)
+	// Sleeper, when set, holds long-idle clients without a goroutine.
+	Sleeper *relay.Sleeper
 	// Console serves clients of rules whose storage is local (the admin
 	// console) once they are authenticated; nil refuses them (0A000).
 	Console ConsoleFunc
@@ -113,9 +115,9 @@ type session struct {
 func (f *Frontend) Serve(ctx context.Context, conn net.Conn, listen *config.Listen) {
 	s := &session{f: f, conn: conn, raw: conn, id: router.NewID('c'), listen: listen, start: time.Now()}
 	s.log = f.Log.With("client", s.id, "addr", conn.RemoteAddr().String())
-	defer conn.Close()
 	if !f.track(s, true) {
 		s.reportError(shutdownError)
+		conn.Close()
 		return
 	}
 	// The login runs on a goroutine of its own: TLS handshakes and
@@ -132,15 +134,17 @@ func (f *Frontend) Serve(ctx context.Context, conn net.Conn, listen *config.List
 	}()
 	<-done
 	if mp != nil {
-		err = mp.run()
+		mp.start() // mp.end closes the connection, now or after a sleep
+		return
 	}
 	f.track(s, false)
-	if s.stopped.Load() && mp == nil {
+	if s.stopped.Load() {
 		err = shutdownError
 	}
 	if err != nil {
 		s.reportError(err)
 	}
+	conn.Close()
 }
 
 // shutdownError ends logins cut short by a shutdown.
@@ -348,6 +352,7 @@ func (s *session) join(ctx context.Context, st *pgwire.Startup, rtr *router.Rout
 	c := relay.NewClient(relay.ClientConfig{
 		ID: s.id, Conn: s.conn, Log: s.log, Attacher: route,
 		Policy: route.Policy(), Defaults: defaults, Params: p, Stats: route.Stats(),
+		Sleeper: s.f.Sleeper,
 	})
 	rc := rtr.Register(c, route)
 	if err := s.greet(greeting, params, rc.Key); err != nil {
@@ -360,38 +365,53 @@ func (s *session) join(ctx context.Context, st *pgwire.Startup, rtr *router.Rout
 // mainPhase is a logged-in client: it owns the route attachment and the
 // registration until run returns.
 type mainPhase struct {
-	s     *session
-	rtr   *router.Router
-	route *router.Route
-	rc    *router.Client
+	announced bool // OnClient(active) was called
+	s         *session
+	rtr       *router.Router
+	route     *router.Route
+	rc        *router.Client
 }
 
-// run relays until the client leaves, then detaches and unregisters it.
-func (m *mainPhase) run() error {
+// start runs the client's main phase. It returns when the client has
+// ended, or when it went to sleep (relay.Sleeper); then end runs later on
+// the goroutine that wakes it. end owns the cleanup either way.
+func (m *mainPhase) start() {
 	s, rtr := m.s, m.rtr
-	defer rtr.Detach(m.route)
-	defer rtr.Unregister(m.rc)
 	s.f.track(s, false)
 	if s.stopped.Load() {
-		return shutdownError
+		m.end(shutdownError)
+		return
 	}
 	s.conn.SetDeadline(time.Time{})
 	if s.f.OnClient != nil {
 		s.f.OnClient(m.rc, true)
-		defer s.f.OnClient(m.rc, false)
+		m.announced = true
 	}
 	if s.f.logSession(rtr) {
 		s.log.Info("client logged in", "login_ms", time.Since(s.start).Milliseconds())
 	}
-	err := m.rc.Run()
-	if s.f.logSession(rtr) {
+	m.rc.Serve(m.end)
+}
+
+// end cleans up after the client: logs, unregisters, detaches from the
+// route and closes the connection.
+func (m *mainPhase) end(err error) {
+	s, rtr := m.s, m.rtr
+	if err == shutdownError {
+		s.reportError(err)
+	} else if s.f.logSession(rtr) {
 		if err != nil {
 			s.log.Info("client disconnected", "reason", err.Error())
 		} else {
 			s.log.Info("client disconnected")
 		}
 	}
-	return nil
+	if m.announced {
+		s.f.OnClient(m.rc, false)
+	}
+	rtr.Unregister(m.rc)
+	rtr.Detach(m.route)
+	s.raw.Close()
 }
 
 func (f *Frontend) logSession(r *router.Router) bool { return r.Config().LogSession }

@@ -17,6 +17,7 @@ import (
 	"github.com/odyssey-go/odyssey/internal/frontend"
 	"github.com/odyssey-go/odyssey/internal/listener"
 	"github.com/odyssey-go/odyssey/internal/pgwire"
+	"github.com/odyssey-go/odyssey/internal/relay"
 	"github.com/odyssey-go/odyssey/internal/router"
 	"github.com/odyssey-go/odyssey/internal/tlsconf"
 )
@@ -37,6 +38,7 @@ type Instance struct {
 	lmu     sync.Mutex     // guards listens (Start, Reload, Shutdown)
 	listens []*boundListen // one per listen block
 	conns   sync.WaitGroup // one per accepted connection
+	live    sync.WaitGroup // one per client in its main phase (a sleeping client outlives its accept goroutine)
 
 	// OnReload, when set, applies the parts of a new config the instance
 	// does not own (the process logger). It runs after the new config is
@@ -46,6 +48,8 @@ type Instance struct {
 	metrics metricsState // the Prometheus endpoint (see metrics.go)
 
 	con consoleState // the admin console (see console.go)
+
+	sleeper *relay.Sleeper // nil if unavailable
 
 	mu       sync.Mutex
 	cfgMu    sync.Mutex // serializes reloads
@@ -70,7 +74,13 @@ func New(cfg *config.Config, log *slog.Logger) *Instance {
 	rtr := router.New(cfg, log)
 	rtr.SetTLS(in.tls)
 	in.router.Store(rtr)
+	sleeper, err := relay.NewSleeper(log)
+	if err != nil {
+		log.Warn("idle clients will keep their goroutines", "error", err)
+	}
+	in.sleeper = sleeper
 	in.frontend = &frontend.Frontend{
+		Sleeper:  sleeper,
 		Router:   in.router.Load,
 		Log:      log,
 		Auth:     frontend.NewAuthenticator(),
@@ -200,8 +210,10 @@ func (in *Instance) trackClient(c *router.Client, active bool) {
 	stopping := in.stopping
 	if active {
 		in.clients[c] = struct{}{}
+		in.live.Add(1)
 	} else {
 		delete(in.clients, c)
+		in.live.Done()
 	}
 	in.mu.Unlock()
 	if active && stopping {
@@ -230,6 +242,7 @@ func (in *Instance) cron(ctx context.Context) {
 			for _, rt := range rtr.Routes() {
 				rt.Maintain(ctx, now)
 			}
+			in.hibernate(now)
 			cfg := rtr.Config()
 			interval := time.Duration(max(cfg.StatsInterval, 1)) * time.Second
 			if now.Sub(lastStats) >= interval {
@@ -237,6 +250,34 @@ func (in *Instance) cron(ctx context.Context) {
 				in.tickStats(rtr, cfg.LogStats)
 			}
 		}
+	}
+}
+
+// hibernateAfter is how long a client must be idle before it sleeps
+// without a goroutine (relay.Sleeper).
+const hibernateAfter = time.Second
+
+// Sleeping is how many clients sleep without a goroutine.
+func (in *Instance) Sleeping() int {
+	if in.sleeper == nil {
+		return 0
+	}
+	return in.sleeper.Asleep()
+}
+
+// hibernate puts clients idle for hibernateAfter to sleep.
+func (in *Instance) hibernate(now time.Time) {
+	if in.sleeper == nil {
+		return
+	}
+	in.mu.Lock()
+	clients := make([]*router.Client, 0, len(in.clients))
+	for c := range in.clients {
+		clients = append(clients, c)
+	}
+	in.mu.Unlock()
+	for _, c := range clients {
+		c.Hibernate(now, hibernateAfter)
 	}
 }
 
@@ -292,6 +333,9 @@ func (in *Instance) Shutdown(ctx context.Context) {
 		cancel()
 	}
 	in.router.Load().Close()
+	if in.sleeper != nil {
+		in.sleeper.Close()
+	}
 	in.stopMetrics()
 	in.log.Info("shutdown complete")
 }
@@ -301,6 +345,7 @@ func (in *Instance) waitConns(ctx context.Context) bool {
 	done := make(chan struct{})
 	go func() {
 		in.conns.Wait()
+		in.live.Wait() // clients that slept outlive their accept goroutine
 		close(done)
 	}()
 	select {
