@@ -36,7 +36,7 @@ func TestClientLeavesMidQuery(t *testing.T) {
 			p := startPooler(t, baseConf+rule(`authentication "none"
 				pool "`+mode+`"
 				pool_size 1
-				pool_discard no
+				pool_discard yes
 				pool_timeout 10000`))
 			ctx := ctxTimeout(t, 30*time.Second)
 			c := p.connect(plainUser, plainUser, "")

@@ -184,9 +184,6 @@ func (p *pooler) tryConnect(user, db, password string, params map[string]string)
 	if err != nil {
 		return nil, err
 	}
-	// Named prepared statements across transactions need the pooler's
-	// prepared statement support (a later issue): use unnamed ones.
-	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
 	for k, v := range params {
 		cfg.RuntimeParams[k] = v
 	}

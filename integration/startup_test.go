@@ -26,7 +26,7 @@ database default {
 		storage "pg"
 		pool "session"
 		pool_size 4
-		pool_discard no
+		pool_discard yes
 		pool_timeout 5000
 	}
 }

@@ -572,7 +572,7 @@ var pending = map[blockID]map[string]bool{
 		"daemonize": true, "log_config": true, "virtual_transaction": true,
 	},
 	blockUser: {
-		"auth_common_name": true, "pool_reserve_prepared_statement": true, "pool_pin_on_listen": true,
+		"pool_pin_on_listen": true,
 	},
 }
 

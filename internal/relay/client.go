@@ -40,6 +40,10 @@ var bufPool = sync.Pool{New: func() any {
 var (
 	clientInspect      = pgwire.NewTypeSet(pgwire.MsgTerminate)
 	clientInspectQuery = pgwire.NewTypeSet(pgwire.MsgTerminate, pgwire.MsgQuery, pgwire.MsgParse)
+	// With prepared statements the messages naming statements are read
+	// whole, however large (the buffer grows for them).
+	clientInspectPrepared = pgwire.NewTypeSet(pgwire.MsgTerminate, pgwire.MsgQuery,
+		pgwire.MsgParse, pgwire.MsgBind, pgwire.MsgDescribe, pgwire.MsgClose)
 )
 
 // errTerminate ends Run when the client says goodbye.
@@ -99,6 +103,15 @@ type Client struct {
 	reason   atomic.Pointer[pgwire.Error] // why Run was woken: kill, shutdown, server failure
 	draining atomic.Pointer[pgwire.Error] // leave at the next transaction boundary with this error
 
+	// Prepared statements (see pstmt.go): the client's named statements,
+	// and whether messages are skipped to the next Sync after an error we
+	// produced. Accessed under the lock of the attached server.
+	stmts         map[string]*stmt
+	skipUntilSync bool
+	scratch       []byte // the translated run for the server
+	direct        []byte // replies to write ourselves (see sendTranslated)
+	frames        []runFrame
+
 	// Sleeping (see Sleeper). sleepFD is guarded by the sleeper's lock.
 	sleeper  *Sleeper
 	sleepFD  int32
@@ -136,6 +149,16 @@ func (c *Client) LastRequest() time.Time {
 		return time.Unix(0, n)
 	}
 	return time.Time{}
+}
+
+// forgetServerStmt drops the client's statements named on servers as name
+// (their Parse failed). Called with the attached server's lock held.
+func (c *Client) forgetServerStmt(name string) {
+	for k, st := range c.stmts {
+		if st.server == name {
+			delete(c.stmts, k)
+		}
+	}
 }
 
 // RemoteAddr is the client's address.
@@ -361,17 +384,22 @@ func (c *Client) idleExpired() bool {
 // forward walks the buffered client bytes and sends the complete runs to
 // the server, attaching one if needed.
 func (c *Client) forward() error {
-	inspect := clientInspect
-	if c.policy.Load().LogQuery {
+	pol := c.policy.Load()
+	inspect, limit := clientInspect, wholeMax
+	switch {
+	case pol.Prepared:
+		inspect, limit = clientInspectPrepared, pgwire.MaxMessageLen
+	case pol.LogQuery:
 		inspect = clientInspectQuery
 	}
+	frames := c.frames[:0]
 	b := c.buf[:c.w]
 	r, requests := 0, 0
 	sync := syncSame
 	terminate := false
 walk:
 	for {
-		p, err := c.walker.Next(b[r:], inspect, wholeMax)
+		p, err := c.walker.Next(b[r:], inspect, limit)
 		if err != nil {
 			return err
 		}
@@ -406,10 +434,20 @@ walk:
 				return pgwire.ProtocolError("invalid frontend message type %d", p.Type)
 			}
 		}
+		if pol.Prepared {
+			frames = append(frames, runFrame{off: r, n: p.N, typ: p.Type, head: p.Head, whole: p.Whole})
+		}
 		r += p.N
 	}
+	c.frames = frames
 	if r > 0 {
-		if err := c.send(b[:r], requests, sync); err != nil {
+		var err error
+		if pol.Prepared {
+			err = c.sendPrepared(b[:r], frames)
+		} else {
+			err = c.send(b[:r], requests, sync)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -418,7 +456,64 @@ walk:
 		return errTerminate
 	}
 	c.w = copy(c.buf, b[r:])
+	if c.w == len(c.buf) {
+		c.growBuf() // one message we must see whole is larger than the buffer
+	}
 	return nil
+}
+
+// growBuf doubles the read buffer, keeping its contents. The large buffer
+// is dropped, not pooled, when the client goes idle.
+func (c *Client) growBuf() {
+	nb := make([]byte, 2*len(c.buf))
+	copy(nb, c.buf[:c.w])
+	if c.bufp != nil && cap(c.buf) == clientBufSize {
+		bufPool.Put(c.bufp)
+	}
+	c.buf, c.bufp = nb, nil
+}
+
+// sendPrepared is send for clients whose messages are translated
+// (prepared statements, see pstmt.go).
+func (c *Client) sendPrepared(run []byte, frames []runFrame) error {
+	c.stats.BytesIn.Add(uint64(len(run)))
+	for attempt := 0; ; attempt++ {
+		s := c.server.Load()
+		var deploy []byte
+		if s == nil && prepareOnly(run, frames) {
+			// Preparing needs no server: answer now, prepare on first use.
+			// A client that prepares synchronously (libpq's PQprepare)
+			// must not wait for a server held by another of its own
+			// connections inside a transaction.
+			replies := c.prepareLocally(run, frames)
+			c.writeMu.Lock()
+			c.writeLocked(replies, false)
+			return nil
+		}
+		if s == nil {
+			if e := c.draining.Load(); e != nil {
+				return e
+			}
+			var err error
+			if s, deploy, err = c.attach(); err != nil {
+				return err
+			}
+		}
+		out, direct, ok := s.sendTranslated(c, run, frames)
+		if !ok {
+			if attempt == 3 {
+				return pgwire.Fatal(pgwire.CodeConnectionFailure, "server detached while sending")
+			}
+			continue // detached meanwhile: attach again
+		}
+		if len(direct) > 0 {
+			c.writeLocked(direct, false)
+		}
+		if len(out) == 0 && deploy == nil {
+			return nil
+		}
+		return c.writeServer(s, deploy, out)
+	}
 }
 
 func (c *Client) logQuery(frame []byte) {
@@ -580,7 +675,9 @@ func (c *Client) takeBuf() {
 
 func (c *Client) releaseBuf() {
 	if c.buf != nil {
-		bufPool.Put(c.bufp)
+		if c.bufp != nil {
+			bufPool.Put(c.bufp)
+		}
 		c.buf, c.bufp = nil, nil
 	}
 }
@@ -589,6 +686,11 @@ func (c *Client) releaseBuf() {
 // inside a frame.
 func (c *Client) writeFromServer(b []byte, mid bool) {
 	c.writeMu.Lock()
+	c.writeLocked(b, mid)
+}
+
+// writeLocked is writeFromServer for a caller holding writeMu; it unlocks.
+func (c *Client) writeLocked(b []byte, mid bool) {
 	failed := false
 	if c.writeErr == nil {
 		if err := c.out.write(b); err != nil {

@@ -49,6 +49,11 @@ type Policy struct {
 	// transaction (pool_idle_in_transaction_timeout). Zero is off.
 	ClientIdleTimeout time.Duration
 	IdleInTxTimeout   time.Duration
+	// Prepared maps clients' named prepared statements onto shared server
+	// statements (pool_reserve_prepared_statement in transaction and
+	// statement pools); PreparedMax bounds them per server (0: no bound).
+	Prepared    bool
+	PreparedMax int
 }
 
 // idleTimeout is how long a client may stay idle in transaction state tx.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -113,6 +114,12 @@ type Server struct {
 	reqHead    int
 	xactStart  time.Time // when the client's current transaction began (zero: none)
 	attachedAt time.Time // when the current client attached (request_time in SHOW SERVERS)
+
+	// Prepared statements (see pstmt.go), guarded by mu.
+	prepared   serverStmts
+	expect     expectQueue
+	scratch    []byte // the pump's assembly buffer when editing replies
+	pieceShown bool   // whether the frame being streamed is shown to the client
 }
 
 // queryResult collects the reply to Server.Query.
@@ -238,6 +245,10 @@ func (s *Server) process() (expectMore bool, err error) {
 	if s.query != nil {
 		inspectSet = serverInspectQuery
 	}
+	// editing: replies must be matched with the expectation queue (see
+	// expect.go); the bytes for the client are assembled in out.
+	editing := !s.expect.empty()
+	out := s.scratch[:0]
 	for {
 		p, err := s.walker.Next(b[r:], inspectSet, wholeMax)
 		if err != nil {
@@ -247,30 +258,50 @@ func (s *Server) process() (expectMore bool, err error) {
 		if p.N == 0 {
 			break
 		}
+		piece := b[r : r+p.N]
 		if p.Head && p.Whole {
-			s.inspect(b[r:r+p.N], c)
+			s.inspect(piece, c)
 			if p.Type == pgwire.MsgReadyForQuery && s.hidden > 0 {
 				s.hidden--
 				visible = r + p.N
+				r += p.N
+				continue
 			}
+		}
+		if editing && s.hidden == 0 {
+			out = s.edit(out, p, piece)
 		}
 		r += p.N
 	}
 	if s.hidden > 0 {
 		visible = r // our own replies are not finished: show nothing
 	}
-	settled := s.pending == 0 && !s.unsynced
+	if editing {
+		out = s.drainInjects(out)
+		s.scratch = out
+	}
+	settled := s.pending == 0 && !s.unsynced && s.expect.empty()
 	state := s.state
 	closing := s.closing
 	expectMore = s.pending > 0 || s.walker.Continuing() || r < len(b)
+	send := b[visible:r]
+	if editing {
+		send = out
+	}
+	if c != nil && len(send) > 0 {
+		// Take the client's write lock before letting go of ours, so that
+		// a reply the client's goroutine writes itself (an answer to a
+		// request with nothing outstanding) cannot overtake this one.
+		c.writeMu.Lock()
+	}
 	s.mu.Unlock()
 
-	if c != nil && r > visible {
-		s.stats.BytesOut.Add(uint64(r - visible))
+	if c != nil && len(send) > 0 {
+		s.stats.BytesOut.Add(uint64(len(send)))
 		// Bytes after r (a partial header, or a frame we wait to see
 		// whole) are not forwarded yet, so only a forwarded partial body
 		// leaves the client's stream in the middle of a frame.
-		c.writeFromServer(b[visible:r], s.walker.Continuing())
+		c.writeLocked(send, s.walker.Continuing())
 	}
 	s.w = copy(s.buf, b[r:])
 
@@ -286,6 +317,96 @@ func (s *Server) process() (expectMore bool, err error) {
 		return false, errServerFatal
 	}
 	return expectMore, nil
+}
+
+// edit decides, for one piece of the server's stream, what the client gets
+// (see expect.go) and appends it to out. Called with s.mu held.
+func (s *Server) edit(out []byte, p pgwire.Piece, piece []byte) []byte {
+	if !p.Head {
+		if s.pieceShown {
+			out = append(out, piece...)
+		}
+		return out
+	}
+	out = s.drainInjects(out)
+	show := true
+	if !s.expect.empty() && replyUnit[p.Type] {
+		show = s.consumeUnit(p.Type, piece, p.Whole)
+	}
+	s.pieceShown = show
+	if show {
+		out = append(out, piece...)
+	}
+	return s.drainInjects(out)
+}
+
+// consumeUnit matches one reply unit with the head of the queue and
+// reports whether the client sees it.
+func (s *Server) consumeUnit(t byte, frame []byte, whole bool) bool {
+	x := s.expect.front()
+	if t == pgwire.MsgErrorResponse {
+		return s.consumeError(x, frame, whole)
+	}
+	switch x.kind {
+	case expSync, expUntilReady:
+		if t == pgwire.MsgReadyForQuery {
+			s.expect.pop()
+		}
+		return true
+	case expForward, expHide:
+		show := x.kind == expForward
+		if x.n--; x.n <= 0 {
+			s.expect.pop()
+		}
+		return show
+	}
+	return true // unexpected: never hide what we cannot explain
+}
+
+// consumeError handles an ErrorResponse: the failing message's effects are
+// undone, and as PostgreSQL skips to Sync after an extended-protocol error,
+// so does the queue.
+func (s *Server) consumeError(x *expect, frame []byte, whole bool) bool {
+	switch x.kind {
+	case expUntilReady:
+		return true // a simple query's error; ReadyForQuery follows
+	case expSync:
+		return true
+	}
+	show := x.kind != expPoison
+	if x.undo != "" {
+		s.prepared.remove(x.undo)
+		if x.kind == expForward && s.client != nil {
+			s.client.forgetServerStmt(x.undo)
+		}
+	}
+	if x.stmt != "" && whole && cachedPlanChanged(frame) {
+		s.prepared.retire(x.stmt)
+	}
+	for !s.expect.empty() {
+		k := s.expect.front().kind
+		if k == expSync || k == expUntilReady {
+			break
+		}
+		s.expect.pop()
+	}
+	return show
+}
+
+// drainInjects appends the replies we produced that are due now.
+func (s *Server) drainInjects(out []byte) []byte {
+	for !s.expect.empty() && s.expect.front().kind == expInject {
+		out = append(out, s.expect.front().data...)
+		s.expect.pop()
+	}
+	return out
+}
+
+// cachedPlanChanged recognises PostgreSQL's "cached plan must not change
+// result type" (0A000): the statement must be prepared anew.
+func cachedPlanChanged(frame []byte) bool {
+	e := pgwire.ParseError(frame)
+	return e.Code == pgwire.CodeFeatureNotSupported && strings.Contains(e.Message, "cached plan must not change result type")
 }
 
 // inspect updates state from one whole frame. Called with s.mu held.
@@ -437,6 +558,9 @@ func (s *Server) continueReset() {
 		s.hidden++
 	}
 	if q := s.policy.Load().ResetQuery; q != "" {
+		if dropsStatements(q) {
+			s.prepared.clear()
+		}
 		queries = pgwire.AppendQuery(queries, q)
 		s.pending++
 		s.hidden++
@@ -488,6 +612,7 @@ func (s *Server) finishReset() {
 	}
 	s.state = stateIdle
 	s.lastUsed = time.Now()
+	s.expect.reset()
 	s.mu.Unlock()
 	if s.policy.Load().ResetTimeout > 0 {
 		s.Conn.SetReadDeadline(time.Time{})
@@ -644,6 +769,38 @@ func (s *Server) send(c *Client, requests int, sync syncChange) bool {
 	if s.client != c {
 		return false
 	}
+	s.account(c, requests, sync)
+	return true
+}
+
+// sendTranslated is send for a client whose messages are translated
+// (prepared statements): it returns the bytes for the server, and the
+// replies due to the client at once (answers to requests with nothing
+// outstanding before them), in which case the client's write lock is held
+// and the caller writes them with writeLocked before writing to the server.
+func (s *Server) sendTranslated(c *Client, run []byte, frames []runFrame) (out, direct []byte, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client != c {
+		return nil, nil, false
+	}
+	out, requests, sync := s.translate(c, run, frames)
+	s.account(c, requests, sync)
+	direct = c.direct[:0]
+	for !s.expect.empty() && s.expect.front().kind == expInject {
+		direct = append(direct, s.expect.front().data...)
+		s.expect.pop()
+	}
+	c.direct = direct
+	if len(direct) > 0 {
+		c.writeMu.Lock() // before our lock goes: see process
+	}
+	return out, direct, true
+}
+
+// account records requests about to be written to the server. Called with
+// s.mu held.
+func (s *Server) account(c *Client, requests int, sync syncChange) {
 	s.pending += requests
 	if requests > 0 {
 		now := time.Now()
@@ -661,7 +818,6 @@ func (s *Server) send(c *Client, requests int, sync syncChange) bool {
 	case syncClosed:
 		s.unsynced = false
 	}
-	return true
 }
 
 // orphan runs when the attached client leaves: the server finishes what it
@@ -843,4 +999,12 @@ func parseDataRow(f []byte) []string {
 		b = b[l:]
 	}
 	return row
+}
+
+// dropsStatements reports whether a reset query deallocates prepared
+// statements (DISCARD ALL, DEALLOCATE ALL): the pooler's record of what the
+// server has prepared must then be cleared.
+func dropsStatements(q string) bool {
+	u := strings.ToUpper(q)
+	return strings.Contains(u, "DISCARD ALL") || strings.Contains(u, "DEALLOCATE")
 }

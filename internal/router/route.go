@@ -86,6 +86,8 @@ func policyFor(cfg *config.Config, rule *config.Rule) *relay.Policy {
 		LogQuery:      cfg.LogQuery || rule.LogQuery,
 
 		MaintainParams:    rule.MaintainParams,
+		Prepared:          rule.PoolReservePrepared && rule.Pool != config.PoolSession,
+		PreparedMax:       preparedMax,
 		ClientIdleTimeout: time.Duration(rule.PoolClientIdleTimeout) * time.Second,
 		IdleInTxTimeout:   time.Duration(rule.PoolIdleInTxTimeout) * time.Second,
 	}
@@ -99,6 +101,11 @@ func policyFor(cfg *config.Config, rule *config.Rule) *relay.Policy {
 	}
 	return p
 }
+
+// preparedMax bounds the statements the pooler keeps prepared on one
+// server (PgBouncer's max_prepared_statements is 200 by default): each holds
+// a plan in PostgreSQL's memory.
+const preparedMax = 256
 
 // cancelTimeout bounds a cancel request: a cancel holds its server, so it
 // must end even when cancel_timeout_ms is 0 ("no timeout").

@@ -1,0 +1,123 @@
+package relay
+
+// serverStmts is the set of statements prepared on one server, in least
+// recently used order, for eviction. Guarded by the server's lock.
+type serverStmts struct {
+	m          map[string]*stmtNode
+	head, tail *stmtNode // head: most recently used
+	closing    []string  // retired statements to Close at the next run
+}
+
+type stmtNode struct {
+	name, query string
+	prev, next  *stmtNode
+}
+
+// touch marks name used and reports whether the server has it.
+func (p *serverStmts) touch(name string) bool {
+	n := p.m[name]
+	if n == nil {
+		return false
+	}
+	p.unlink(n)
+	p.pushFront(n)
+	return true
+}
+
+// add records that the server has name (most recently used).
+func (p *serverStmts) add(name, query string) {
+	if p.m == nil {
+		p.m = make(map[string]*stmtNode)
+	}
+	if n := p.m[name]; n != nil {
+		p.unlink(n)
+		p.pushFront(n)
+		return
+	}
+	n := &stmtNode{name: name, query: query}
+	p.m[name] = n
+	p.pushFront(n)
+}
+
+// remove forgets name (its Parse failed, or it was evicted).
+func (p *serverStmts) remove(name string) {
+	if n := p.m[name]; n != nil {
+		p.unlink(n)
+		delete(p.m, name)
+	}
+}
+
+// retire forgets name and schedules a Close for it: the server still has
+// the statement but it must not be used again (its cached plan changed).
+func (p *serverStmts) retire(name string) {
+	if _, ok := p.m[name]; ok {
+		p.remove(name)
+		p.closing = append(p.closing, name)
+	}
+}
+
+// takeClosing returns the retired statements to Close now.
+func (p *serverStmts) takeClosing() []string {
+	c := p.closing
+	p.closing = nil
+	return c
+}
+
+// full reports whether a new statement needs room (max 0 = unlimited).
+func (p *serverStmts) full(max int) bool { return max > 0 && len(p.m) >= max }
+
+// oldest is the least recently used statement.
+func (p *serverStmts) oldest() string { return p.tail.name }
+
+// clear forgets everything (DISCARD ALL ran on the server).
+func (p *serverStmts) clear() {
+	p.m, p.head, p.tail, p.closing = nil, nil, nil, nil
+}
+
+// list returns the statements, most recently used first.
+func (p *serverStmts) list() []PreparedStatement {
+	out := make([]PreparedStatement, 0, len(p.m))
+	for n := p.head; n != nil; n = n.next {
+		out = append(out, PreparedStatement{Name: n.name, Query: n.query})
+	}
+	return out
+}
+
+func (p *serverStmts) pushFront(n *stmtNode) {
+	n.prev, n.next = nil, p.head
+	if p.head != nil {
+		p.head.prev = n
+	}
+	p.head = n
+	if p.tail == nil {
+		p.tail = n
+	}
+}
+
+func (p *serverStmts) unlink(n *stmtNode) {
+	if n.prev != nil {
+		n.prev.next = n.next
+	} else {
+		p.head = n.next
+	}
+	if n.next != nil {
+		n.next.prev = n.prev
+	} else {
+		p.tail = n.prev
+	}
+	n.prev, n.next = nil, nil
+}
+
+// PreparedStatement is one statement prepared on a server, for the console.
+type PreparedStatement struct {
+	Name  string // the content name on the server
+	Query string
+}
+
+// PreparedStatements lists the statements prepared on the server by the
+// pooler (SHOW SERVER_PREP_STMTS).
+func (s *Server) PreparedStatements() []PreparedStatement {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.prepared.list()
+}
