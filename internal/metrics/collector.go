@@ -57,12 +57,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(d.paused, boolValue(rtr.Paused()))
 
 	routes := rtr.Routes()
-	registered := make(map[*router.Route]int, len(routes))
 	clients := rtr.Clients()
-	for _, cl := range clients {
-		registered[cl.Route]++
-	}
-	samples := sampleRoutes(routes, registered)
+	samples := sampleRoutes(routes, countClients(clients))
 
 	c.collectLists(ch, samples, len(routes), len(clients))
 	for _, e := range rtr.Errors() {
@@ -89,8 +85,8 @@ func (c *Collector) collectLists(ch chan<- prometheus.Metric, samples map[pair]*
 	var idle, used int
 	for p, s := range samples {
 		dbs[p.db], users[p.user] = true, true
-		idle += s.idle
-		used += s.active + s.login
+		idle += s.svIdle
+		used += s.svActive + s.svTested + s.svLogin
 	}
 	logins := 0
 	if c.src.Logins != nil {
@@ -127,14 +123,14 @@ func (c *Collector) collectRoute(ch chan<- prometheus.Metric, p pair, s *routeSa
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), lv...)
 	}
 
-	gauge(d.clActive, float64(max(s.clients-s.waiting, 0)))
-	gauge(d.clWaiting, float64(s.waiting))
+	gauge(d.clActive, float64(s.clActive))
+	gauge(d.clWaiting, float64(s.clWaiting))
 	gauge(d.maxWait, s.maxWait.Seconds())
 	gauge(d.capacity, float64(s.capacity))
 	for _, st := range []struct {
 		name string
 		n    int
-	}{{"active", s.active}, {"idle", s.idle}, {"used", 0}, {"tested", 0}, {"login", s.login}} {
+	}{{"active", s.svActive}, {"idle", s.svIdle}, {"used", 0}, {"tested", s.svTested}, {"login", s.svLogin}} {
 		gauge(d.serverState, float64(st.n), st.name)
 	}
 	for _, m := range s.modes {

@@ -16,11 +16,15 @@ import (
 	"github.com/odyssey-go/odyssey/internal/stats"
 )
 
-// testConf has two rules for the pair db.u (any address, and 10.0.0.0/8)
-// and one for db.v. The storage is never dialed.
+// testConf has two rules for the pair db.u (any address, and 10.0.0.0/8),
+// one for db.v and the console's. The storage is never dialed.
 const testConf = `log_format "%p %t %l [%i %s] (%c) %m\n"
 listen { host "127.0.0.1" }
 storage "pg" { type "remote" host "127.0.0.1" port 1 }
+storage "local" { type "local" }
+database "console" {
+	user "admin" { authentication "none" storage "local" pool "session" }
+}
 database "db" {
 	user "u" { authentication "none" storage "pg" pool "transaction" pool_size 5 quantiles "0.5,0.99,0.5" }
 	user "u" "10.0.0.0/8" { authentication "none" storage "pg" pool "session" }
@@ -51,9 +55,10 @@ func attach(t *testing.T, rtr *router.Router, rule *config.Rule, db, user string
 
 func TestCollector(t *testing.T) {
 	rtr, rules := newTestRouter(t)
-	u1 := attach(t, rtr, rules[0], "db", "u")
-	u2 := attach(t, rtr, rules[1], "db", "u")
-	attach(t, rtr, rules[2], "db", "v")
+	attach(t, rtr, rules[0], "console", "admin")
+	u1 := attach(t, rtr, rules[1], "db", "u")
+	u2 := attach(t, rtr, rules[2], "db", "u")
+	attach(t, rtr, rules[3], "db", "v")
 	for _, rt := range rtr.Routes() {
 		rt.Stats().Tick() // the averages' starting point
 	}
@@ -97,9 +102,9 @@ func TestCollector(t *testing.T) {
 		{`odyssey_version_info{version="1.2.3"}`, 1},
 		{`odyssey_exporter_up`, 1},
 		{`odyssey_is_paused`, 1},
-		{`odyssey_lists_databases`, 1},
-		{`odyssey_lists_users`, 2},
-		{`odyssey_lists_pools`, 3},
+		{`odyssey_lists_databases`, 2},
+		{`odyssey_lists_users`, 3},
+		{`odyssey_lists_pools`, 4},
 		{`odyssey_lists_login_clients`, 3},
 		{`odyssey_lists_used_clients`, 0},
 		{`odyssey_lists_free_servers`, 0},
@@ -121,6 +126,8 @@ func TestCollector(t *testing.T) {
 		{`odyssey_route_pool_mode_info{` + u + `,mode="session"}`, 1},
 		{`odyssey_route_pool_mode_info{` + v + `,mode="session"}`, 1},
 		{`odyssey_client_pool_active_route{` + u + `}`, 0},
+		// A console session counts as an active client of its route.
+		{`odyssey_client_pool_active_route{database="console",user="admin"}`, 1},
 		{`odyssey_client_pool_waiting_route{` + u + `}`, 0},
 		{`odyssey_server_pool_state_route{` + u + `,state="idle"}`, 0},
 		{`odyssey_server_pool_state_route{` + u + `,state="login"}`, 0},

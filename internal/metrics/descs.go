@@ -23,9 +23,14 @@ import "github.com/prometheus/client_golang/prometheus"
 // missing, but some series are constant because we lack the state behind
 // them: odyssey_lists_free_clients (no client cache), the
 // odyssey_lists_*dns* families (no DNS cache; Go resolves per dial), and
-// odyssey_server_pool_state_route for states "used" and "tested" (Odyssey
-// reports 0 for them too). odyssey_errors_total has only the kinds we
-// count (stats.ErrorKind), which include OD_EAUTH, an addition.
+// odyssey_server_pool_state_route{state="used"} (no server_check_delay;
+// Odyssey reports 0 too). odyssey_errors_total has only the kinds we count
+// (stats.ErrorKind), which include OD_EAUTH, an addition.
+//
+// One differs in meaning: Odyssey's odyssey_route_tcp_connections_total
+// (SHOW POOLS_EXTENDED tcp_conn_count) counts client connections routed to
+// the route; the router keeps no such counter, so ours counts the server
+// connections opened for it.
 //
 // odyssey_exporter_up is always 1: the exporter is built in, so when
 // /metrics answers, the pooler is up.
@@ -90,7 +95,7 @@ func newDescs() *descs {
 		listUsedClients:  plain("lists_used_clients", "Clients past login, in their main phase."),
 		listLoginClients: plain("lists_login_clients", "Clients still in their login phase."),
 		listFreeServers:  plain("lists_free_servers", "Idle server connections in the pools."),
-		listUsedServers:  plain("lists_used_servers", "Server connections attached to clients or being opened."),
+		listUsedServers:  plain("lists_used_servers", "Server connections not idle in a pool: attached, being reset or being opened."),
 		listDNSNames:     plain("lists_cached_dns_names", "Names in the DNS cache; always 0, there is no cache."),
 		listDNSZones:     plain("lists_cached_dns_zones", "Zones in the DNS cache; always 0, there is no cache."),
 		listDNSQueries:   plain("lists_in_flight_dns_queries", "DNS queries in flight; always 0, not tracked."),
@@ -105,7 +110,7 @@ func newDescs() *descs {
 		avgQueryTime: perDB("avg_query_time_seconds", "Mean query time over the last stats_interval."),
 		avgWaitTime:  perDB("avg_wait_time_seconds", "Mean time clients waited for a server over the last stats_interval."),
 
-		clActive:    route("client_pool_active_route", "Clients of the route past login and not waiting for a server."),
+		clActive:    route("client_pool_active_route", "Clients of the route with a server attached."),
 		clWaiting:   route("client_pool_waiting_route", "Clients of the route waiting for a server."),
 		maxWait:     route("client_pool_maxwait_seconds_route", "How long the route's oldest waiting client has waited."),
 		capacity:    route("server_pool_capacity_configured_route", "The route's pool_size; open servers when the pool is unlimited."),

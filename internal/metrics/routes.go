@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/odyssey-go/odyssey/internal/config"
+	"github.com/odyssey-go/odyssey/internal/relay"
 	"github.com/odyssey-go/odyssey/internal/router"
 	"github.com/odyssey-go/odyssey/internal/stats"
 )
@@ -19,15 +20,19 @@ type pair struct{ db, user string }
 // a while after a reload retired its rule (the old route serves its last
 // clients). Their counts are added up, so a pair's counters drop when a
 // retired route closes: Prometheus treats that as a counter reset.
+//
+// Clients and servers are counted as the console's SHOW POOLS counts them
+// (Odyssey's exporter reads SHOW POOLS_EXTENDED), in PgBouncer's terms.
 type routeSample struct {
-	clients  int // registered (main phase)
-	waiting  int
-	maxWait  time.Duration
-	active   int // servers attached to clients
-	idle     int
-	login    int // servers being opened
-	capacity int
-	modes    []config.PoolMode
+	clActive  int // clients with a server
+	clWaiting int // clients waiting for one
+	maxWait   time.Duration
+	svActive  int // servers attached to a client or running our own query
+	svIdle    int // servers in the pool
+	svTested  int // servers being reset
+	svLogin   int // servers being opened
+	capacity  int
+	modes     []config.PoolMode
 
 	totals stats.Snapshot
 	hists  [numHists]hist
@@ -66,9 +71,27 @@ func (h *hist) add(count uint64, sum float64, cum map[float64]uint64) {
 	}
 }
 
-// sampleRoutes reads every live route once, grouped by pair. registered
-// counts the main-phase clients of each route.
-func sampleRoutes(routes []*router.Route, registered map[*router.Route]int) map[pair]*routeSample {
+// clientCounts are a route's main-phase clients by what they do.
+type clientCounts struct{ active, waiting int }
+
+// countClients counts the clients of each route.
+func countClients(clients []*router.Client) map[*router.Route]clientCounts {
+	out := make(map[*router.Route]clientCounts)
+	for _, c := range clients {
+		n := out[c.Route]
+		switch c.State() {
+		case relay.ClientActive:
+			n.active++
+		case relay.ClientWaiting:
+			n.waiting++
+		}
+		out[c.Route] = n
+	}
+	return out
+}
+
+// sampleRoutes reads every live route once, grouped by pair.
+func sampleRoutes(routes []*router.Route, clients map[*router.Route]clientCounts) map[pair]*routeSample {
 	out := make(map[pair]*routeSample, len(routes))
 	for _, rt := range routes {
 		k := pair{db: rt.DB, user: rt.User}
@@ -77,28 +100,42 @@ func sampleRoutes(routes []*router.Route, registered map[*router.Route]int) map[
 			s = &routeSample{}
 			out[k] = s
 		}
-		s.addRoute(rt, registered[rt])
+		s.addRoute(rt, clients[rt])
 	}
 	return out
 }
 
-func (s *routeSample) addRoute(rt *router.Route, clients int) {
+func (s *routeSample) addRoute(rt *router.Route, cc clientCounts) {
+	rule := rt.Rule()
+	if rule.Storage != nil && rule.Storage.Type == config.StorageLocal {
+		// The console's own route: its sessions are its active clients.
+		cc = clientCounts{active: rt.Clients()}
+	}
+	s.clActive += cc.active
+	s.clWaiting += cc.waiting
+
 	ps := rt.PoolStats()
-	open := len(rt.Servers())
-	idle := ps.Idle
-	s.clients += clients
-	s.waiting += ps.Waiting
+	live := 0
+	for _, srv := range rt.Servers() {
+		switch srv.State() {
+		case "closed":
+			continue
+		case "active", "query":
+			s.svActive++
+		case "reset":
+			s.svTested++
+		}
+		live++
+	}
+	s.svIdle += ps.Idle
+	s.svLogin += max(ps.Total-live, 0)
 	s.maxWait = max(s.maxWait, ps.MaxWait)
-	s.idle += idle
-	s.active += max(open-idle, 0)
-	s.login += max(ps.Total-open, 0)
 	if ps.Size > 0 {
 		s.capacity += ps.Size
 	} else {
 		// Unlimited: Odyssey's exporter reports the servers open now.
-		s.capacity += max(open, ps.Total)
+		s.capacity += max(live, ps.Total)
 	}
-	rule := rt.Rule()
 	if !slices.Contains(s.modes, rule.Pool) {
 		s.modes = append(s.modes, rule.Pool)
 	}
