@@ -45,7 +45,7 @@ func (v *view) showClients() *table {
 		t.add(str("C"), str(s.client.User), str(s.client.DB), str("active"),
 			str(""), str(addr), num(port), str(laddr), num(lport),
 			str(formatTime(s.connected)), str(formatTime(latest(last, s.connected))), num(0), num(0),
-			str(s.client.ID), str(s.client.ID), str(s.client.ID), num(0), str(""))
+			str(s.client.ID), str(s.client.ID), str(s.client.ID), num(0), str(tlsInfo(connTLS(s.conn))))
 	}
 	return t
 }

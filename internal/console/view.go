@@ -194,8 +194,11 @@ func tlsInfo(st *tls.ConnectionState) string {
 	return strings.Replace(tls.VersionName(st.Version), " ", "v", 1) + "/" + tls.CipherSuiteName(st.CipherSuite)
 }
 
-func serverTLS(s *relay.Server) *tls.ConnectionState {
-	if tc, ok := s.Conn.Conn.(*tls.Conn); ok {
+func serverTLS(s *relay.Server) *tls.ConnectionState { return connTLS(s.Conn.Conn) }
+
+// connTLS is the TLS state of a connection, nil for plain text.
+func connTLS(c net.Conn) *tls.ConnectionState {
+	if tc, ok := c.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		return &st
 	}
