@@ -252,6 +252,7 @@ database "deaddb" {
 	// pool_timeout.
 	holder := p.connect(plainUser, plainUser, "")
 	mustExec(t, holder, "begin")
+	mustExec(t, holder, "select 1") // BEGIN alone takes no server
 	late := p.connect(plainUser, plainUser, "")
 	if _, err := late.Exec(ctx, "select 1"); sqlState(err) != "53300" {
 		t.Fatalf("waiting past pool_timeout: %v", err)

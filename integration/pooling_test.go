@@ -170,6 +170,7 @@ func TestPoolHandOff(t *testing.T) {
 	a := p.connect(plainUser, plainUser, "")
 	b := p.connect(plainUser, plainUser, "")
 	mustExec(t, a, "begin")
+	mustExec(t, a, "select 1") // BEGIN alone takes no server (virtual_transaction)
 	done := make(chan error, 1)
 	go func() {
 		_, err := b.Exec(ctx, "select 1")

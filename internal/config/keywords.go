@@ -569,11 +569,9 @@ var implemented = struct {
 // they warn like the accepted-only ones until the feature lands.
 var pending = map[blockID]map[string]bool{
 	blockTop: {
-		"daemonize": true, "log_config": true, "virtual_transaction": true,
+		"daemonize": true, "log_config": true,
 	},
-	blockUser: {
-		"pool_pin_on_listen": true,
-	},
+	blockUser: {},
 }
 
 // pendingKeyword reports whether name in block b is parsed but not in effect.

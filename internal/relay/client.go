@@ -40,10 +40,11 @@ var bufPool = sync.Pool{New: func() any {
 var (
 	clientInspect      = pgwire.NewTypeSet(pgwire.MsgTerminate)
 	clientInspectQuery = pgwire.NewTypeSet(pgwire.MsgTerminate, pgwire.MsgQuery, pgwire.MsgParse)
-	// With prepared statements the messages naming statements are read
-	// whole, however large (the buffer grows for them).
+	// In transaction and statement pools the messages naming statements
+	// and portals are read whole, however large (the buffer grows for
+	// them).
 	clientInspectPrepared = pgwire.NewTypeSet(pgwire.MsgTerminate, pgwire.MsgQuery,
-		pgwire.MsgParse, pgwire.MsgBind, pgwire.MsgDescribe, pgwire.MsgClose)
+		pgwire.MsgParse, pgwire.MsgBind, pgwire.MsgDescribe, pgwire.MsgClose, pgwire.MsgExecute)
 )
 
 // errTerminate ends Run when the client says goodbye.
@@ -108,6 +109,18 @@ type Client struct {
 	// produced. Accessed under the lock of the attached server.
 	stmts         map[string]*stmt
 	skipUntilSync bool
+	startup       Params // the parameters the client logged in with (RESET returns to them)
+	pinned        string // why the client keeps its server (see session.go), "" if it does not
+	deferredBegin bool   // a bare BEGIN was answered and not sent yet
+	// The client's unnamed statement: its last unnamed Parse (empty when
+	// it has none) and a generation counting them (see unnamed.go).
+	unnamed    []byte
+	unnamedGen uint64
+	// Session effects of the unnamed statement and of the portal bound
+	// from it, portalName (see unnamed.go); nil for ordinary statements.
+	unnamedEffect *sessionEffect
+	portalEffect  *sessionEffect
+	portalName    string
 	scratch       []byte // the translated run for the server
 	direct        []byte // replies to write ourselves (see sendTranslated)
 	frames        []runFrame
@@ -186,6 +199,7 @@ func NewClient(cfg ClientConfig) *Client {
 		sleeper:   cfg.Sleeper,
 		sleepFD:   -1,
 		watch:     cfg.Policy.Load().watchesIdle(),
+		startup:   cfg.Params.Clone(),
 	}
 	if c.stats == nil {
 		c.stats = new(stats.Route)
@@ -387,7 +401,7 @@ func (c *Client) forward() error {
 	pol := c.policy.Load()
 	inspect, limit := clientInspect, wholeMax
 	switch {
-	case pol.Prepared:
+	case pol.Track:
 		inspect, limit = clientInspectPrepared, pgwire.MaxMessageLen
 	case pol.LogQuery:
 		inspect = clientInspectQuery
@@ -434,7 +448,7 @@ walk:
 				return pgwire.ProtocolError("invalid frontend message type %d", p.Type)
 			}
 		}
-		if pol.Prepared {
+		if pol.Track {
 			frames = append(frames, runFrame{off: r, n: p.N, typ: p.Type, head: p.Head, whole: p.Whole})
 		}
 		r += p.N
@@ -442,7 +456,7 @@ walk:
 	c.frames = frames
 	if r > 0 {
 		var err error
-		if pol.Prepared {
+		if pol.Track {
 			err = c.sendPrepared(b[:r], frames)
 		} else {
 			err = c.send(b[:r], requests, sync)
@@ -480,14 +494,16 @@ func (c *Client) sendPrepared(run []byte, frames []runFrame) error {
 	for attempt := 0; ; attempt++ {
 		s := c.server.Load()
 		var deploy []byte
-		if s == nil && prepareOnly(run, frames) {
+		if s == nil && c.virtualTransaction(run, frames) {
+			return nil
+		}
+		if s == nil && c.policy.Load().Prepared && prepareOnly(run, frames) {
 			// Preparing needs no server: answer now, prepare on first use.
 			// A client that prepares synchronously (libpq's PQprepare)
 			// must not wait for a server held by another of its own
 			// connections inside a transaction.
-			replies := c.prepareLocally(run, frames)
 			c.writeMu.Lock()
-			c.writeLocked(replies, false)
+			c.writeReplyLocked(c.prepareLocally(run, frames))
 			return nil
 		}
 		if s == nil {
@@ -507,9 +523,10 @@ func (c *Client) sendPrepared(run []byte, frames []runFrame) error {
 			continue // detached meanwhile: attach again
 		}
 		if len(direct) > 0 {
-			c.writeLocked(direct, false)
+			c.writeReplyLocked(direct)
 		}
 		if len(out) == 0 && deploy == nil {
+			s.settleLocal(c) // answered without the server: it may be done
 			return nil
 		}
 		return c.writeServer(s, deploy, out)
@@ -687,6 +704,14 @@ func (c *Client) releaseBuf() {
 func (c *Client) writeFromServer(b []byte, mid bool) {
 	c.writeMu.Lock()
 	c.writeLocked(b, mid)
+}
+
+// writeReplyLocked writes replies the pooler produced in the server's
+// place, counted as bytes sent like the server's own. The caller holds
+// writeMu; it unlocks.
+func (c *Client) writeReplyLocked(b []byte) {
+	c.stats.BytesOut.Add(uint64(len(b)))
+	c.writeLocked(b, false)
 }
 
 // writeLocked is writeFromServer for a caller holding writeMu; it unlocks.

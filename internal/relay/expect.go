@@ -15,12 +15,13 @@ import "github.com/odyssey-go/odyssey/internal/pgwire"
 type expKind uint8
 
 const (
-	expForward    expKind = iota // forward n reply units
-	expHide                      // swallow n reply units (our own Parse or Close)
-	expPoison                    // swallow the ErrorResponse of our poison message
-	expInject                    // write data to the client (a reply we produced)
-	expSync                      // a Sync: forward through ReadyForQuery
-	expUntilReady                // a Query or FunctionCall: forward through ReadyForQuery
+	expForward        expKind = iota // forward n reply units
+	expHide                          // swallow n reply units (our own Parse or Close)
+	expPoison                        // swallow the ErrorResponse of our poison message
+	expInject                        // write data to the client (a reply we produced)
+	expSync                          // a Sync: forward through ReadyForQuery
+	expUntilReady                    // a Query or FunctionCall: forward through ReadyForQuery
+	expHideUntilReady                // our own Query (or Parse and Sync): swallow through ReadyForQuery
 )
 
 // expect is one entry of the queue.
@@ -34,6 +35,14 @@ type expect struct {
 	// stmt is the server statement a forwarded Bind uses: a "cached plan
 	// must not change result type" error retires it.
 	stmt string
+	// For a Query: the session changes its statements make (see
+	// session.go), how many of its statements have completed, and data
+	// (in data) to send just before its ReadyForQuery.
+	changes []sqlChange
+	done    int
+	// unnamed is the generation of the client's unnamed statement a Parse
+	// creates (0: not an unnamed Parse).
+	unnamed uint64
 }
 
 // replyUnit tells, for a server message type, whether it answers one
@@ -69,11 +78,15 @@ func (e *expectQueue) pop() {
 	}
 }
 
+// plain reports whether x forwards replies with nothing else to do.
+func (x *expect) plain() bool {
+	return x.kind == expForward && x.undo == "" && x.stmt == "" && x.unnamed == 0 && x.changes == nil
+}
+
 // push appends x, merging plain forwards.
 func (e *expectQueue) push(x expect) {
-	if x.kind == expForward && x.undo == "" && x.stmt == "" && !e.empty() {
-		last := &e.q[len(e.q)-1]
-		if last.kind == expForward && last.undo == "" && last.stmt == "" {
+	if x.plain() && !e.empty() {
+		if last := &e.q[len(e.q)-1]; last.plain() {
 			last.n += x.n
 			return
 		}

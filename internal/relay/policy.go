@@ -54,6 +54,13 @@ type Policy struct {
 	// statement pools); PreparedMax bounds them per server (0: no bound).
 	Prepared    bool
 	PreparedMax int
+	// Track carries session state between servers (transaction and
+	// statement pools, see session.go); PinOnListen pins clients that
+	// LISTEN instead of refusing LISTEN; VirtualBegin answers a bare BEGIN
+	// without a server (virtual_transaction).
+	Track        bool
+	PinOnListen  bool
+	VirtualBegin bool
 }
 
 // idleTimeout is how long a client may stay idle in transaction state tx.

@@ -33,6 +33,7 @@ import (
 type stmt struct {
 	server string // the content name it has on servers
 	parse  []byte // a Parse message creating it under that name
+	sql    string // or, for SQL PREPARE, the PREPARE statement creating it
 	query  string // its text, for the console
 }
 
@@ -146,6 +147,7 @@ type translation struct {
 // expectations. Called with s.mu held, s attached to c.
 func (s *Server) translate(c *Client, run []byte, frames []runFrame) (out []byte, requests int, sync syncChange) {
 	t := translation{c: c, s: s, out: c.scratch[:0]}
+	t.beginDeferred()
 	for _, fr := range frames {
 		b := run[fr.off : fr.off+fr.n]
 		if !fr.head {
@@ -155,7 +157,7 @@ func (s *Server) translate(c *Client, run []byte, frames []runFrame) (out []byte
 			continue
 		}
 		t.dropping = false
-		if c.skipUntilSync && fr.typ != pgwire.MsgSync {
+		if (c.skipUntilSync || s.discarding) && fr.typ != pgwire.MsgSync {
 			t.dropping = true
 			continue
 		}
@@ -173,7 +175,11 @@ func (t *translation) message(typ byte, f []byte, whole bool) {
 	case pgwire.MsgParse:
 		t.sync = syncOpened
 		name, rest, ok := parseMsg(f)
-		if !ok || name == "" || !whole {
+		if ok && name == "" {
+			t.parseUnnamed(f, rest, whole)
+			return
+		}
+		if !ok || !whole || !c.policy.Load().Prepared {
 			t.pass(f, expect{kind: expForward, n: 1})
 			return
 		}
@@ -198,7 +204,13 @@ func (t *translation) message(typ byte, f []byte, whole bool) {
 	case pgwire.MsgBind:
 		t.sync = syncOpened
 		name, from, to, ok := bindStmt(f)
-		if !ok || name == "" {
+		if ok && t.bindEffect(f, name, from) {
+			return
+		}
+		if ok && name == "" && !t.unnamedReady() {
+			return
+		}
+		if !ok || name == "" || !c.policy.Load().Prepared {
 			t.pass(f, expect{kind: expForward, n: 1})
 			return
 		}
@@ -215,7 +227,13 @@ func (t *translation) message(typ byte, f []byte, whole bool) {
 		if typ == pgwire.MsgDescribe && kind == 'S' {
 			units = 2 // ParameterDescription, then RowDescription or NoData
 		}
-		if !ok || kind != 'S' || name == "" {
+		if ok && typ == pgwire.MsgDescribe && t.describeLocal(kind, name) {
+			return
+		}
+		if ok && kind == 'S' && name == "" && typ == pgwire.MsgDescribe && !t.unnamedReady() {
+			return
+		}
+		if !ok || kind != 'S' || name == "" || !c.policy.Load().Prepared {
 			t.pass(f, expect{kind: expForward, n: units})
 			return
 		}
@@ -233,23 +251,23 @@ func (t *translation) message(typ byte, f []byte, whole bool) {
 		q.push(expect{kind: expForward, n: units})
 	case pgwire.MsgExecute:
 		t.sync = syncOpened
-		t.pass(f, expect{kind: expForward, n: 1})
+		t.execute(f)
 	case pgwire.MsgFlush:
 		t.sync = syncOpened
 		t.out = append(t.out, f...)
 	case pgwire.MsgSync:
 		t.sync = syncClosed
 		t.requests++
-		c.skipUntilSync = false
+		c.skipUntilSync, s.discarding = false, false
 		t.pass(f, expect{kind: expSync})
 	case pgwire.MsgQuery:
-		t.requests++
-		if discardsAll(f) {
-			// DISCARD ALL drops the server's statements and the client's view.
-			c.stmts = nil
-			s.prepared.clear()
+		t.queryDropsUnnamed()
+		if !whole {
+			t.requests++
+			t.pass(f, expect{kind: expUntilReady})
+			return
 		}
-		t.pass(f, expect{kind: expUntilReady})
+		t.query(f)
 	case pgwire.MsgFunctionCall:
 		t.requests++
 		t.pass(f, expect{kind: expUntilReady})
@@ -274,6 +292,11 @@ func (t *translation) lookup(name string) *stmt {
 	}
 	if !t.s.prepared.touch(st.server) {
 		t.evict()
+		if st.parse == nil {
+			// A statement prepared with SQL PREPARE, used with the
+			// protocol: parse its text, types left to the server.
+			st.parse = appendParse(nil, st.server, append([]byte(st.query), 0, 0, 0))
+		}
 		t.out = append(t.out, st.parse...)
 		t.s.prepared.add(st.server, st.query)
 		t.s.expect.push(expect{kind: expHide, n: 1, undo: st.server})
@@ -307,14 +330,6 @@ func (t *translation) fail(e pgwire.Error) {
 	t.s.expect.push(expect{kind: expPoison, n: 1})
 	t.c.skipUntilSync = true
 	t.sync = syncOpened
-}
-
-// discardsAll reports whether a whole Query frame is DISCARD ALL.
-func discardsAll(f []byte) bool {
-	q := bytes.TrimRight(f[pgwire.HeaderLen:], "\x00; \t\r\n")
-	q = bytes.TrimLeft(q, " \t\r\n")
-	return len(q) >= 11 && bytes.EqualFold(q[:7], []byte("DISCARD")) &&
-		bytes.EqualFold(bytes.TrimSpace(q[7:]), []byte("ALL"))
 }
 
 // queryText returns the query of a Parse body tail (query NUL types...).
@@ -360,7 +375,11 @@ func (c *Client) prepareLocally(run []byte, frames []runFrame) []byte {
 		switch fr.typ {
 		case pgwire.MsgSync:
 			c.skipUntilSync = false
-			out = pgwire.AppendReadyForQuery(out, pgwire.TxIdle)
+			status := pgwire.TxIdle
+			if c.deferredBegin {
+				status = pgwire.TxActive
+			}
+			out = pgwire.AppendReadyForQuery(out, status)
 		case pgwire.MsgParse:
 			if c.skipUntilSync {
 				continue

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/odyssey-go/odyssey/internal/backend"
 	"github.com/odyssey-go/odyssey/internal/pgwire"
+	"github.com/odyssey-go/odyssey/internal/sqlmin"
 	"github.com/odyssey-go/odyssey/internal/stats"
 )
 
@@ -118,8 +120,18 @@ type Server struct {
 	// Prepared statements (see pstmt.go), guarded by mu.
 	prepared   serverStmts
 	expect     expectQueue
-	scratch    []byte // the pump's assembly buffer when editing replies
-	pieceShown bool   // whether the frame being streamed is shown to the client
+	scratch    []byte      // the pump's assembly buffer when editing replies
+	pieceShown bool        // whether the frame being streamed is shown to the client
+	txChanges  []sqlChange // session changes of the transaction in progress
+	txFailed   bool        // it failed or was rolled back: drop txChanges
+	// Whose unnamed statement the server holds, and which of them (see
+	// unnamed.go); nil when it holds none we know of.
+	unnamedOf  *Client
+	unnamedGen uint64
+	// discarding is set when the server failed a message of the extended
+	// protocol and the Sync ending its skip has not been translated yet:
+	// the server ignores what the client sends until then, so do we.
+	discarding bool
 }
 
 // queryResult collects the reply to Server.Query.
@@ -331,7 +343,12 @@ func (s *Server) edit(out []byte, p pgwire.Piece, piece []byte) []byte {
 	out = s.drainInjects(out)
 	show := true
 	if !s.expect.empty() && replyUnit[p.Type] {
+		if p.Type == pgwire.MsgReadyForQuery && s.expect.front().kind == expUntilReady {
+			out = append(out, s.expect.front().data...) // due before ReadyForQuery
+		}
 		show = s.consumeUnit(p.Type, piece, p.Whole)
+	} else if !s.expect.empty() && s.expect.front().kind == expHideUntilReady {
+		show = false
 	}
 	s.pieceShown = show
 	if show {
@@ -349,12 +366,24 @@ func (s *Server) consumeUnit(t byte, frame []byte, whole bool) bool {
 	}
 	switch x.kind {
 	case expSync, expUntilReady:
+		if t == pgwire.MsgCommandComplete && x.kind == expUntilReady {
+			s.commandDone(x, frame, whole)
+		}
+		if t == pgwire.MsgReadyForQuery {
+			s.expect.pop()
+			s.transactionState(pgwire.ReadyStatus(frame))
+		}
+		return true
+	case expHideUntilReady:
 		if t == pgwire.MsgReadyForQuery {
 			s.expect.pop()
 		}
-		return true
+		return false
 	case expForward, expHide:
 		show := x.kind == expForward
+		if t == pgwire.MsgCommandComplete && show {
+			s.commandDone(x, frame, whole)
+		}
 		if x.n--; x.n <= 0 {
 			s.expect.pop()
 		}
@@ -369,28 +398,112 @@ func (s *Server) consumeUnit(t byte, frame []byte, whole bool) bool {
 func (s *Server) consumeError(x *expect, frame []byte, whole bool) bool {
 	switch x.kind {
 	case expUntilReady:
+		s.txFailed = true
 		return true // a simple query's error; ReadyForQuery follows
 	case expSync:
 		return true
-	}
-	show := x.kind != expPoison
-	if x.undo != "" {
-		s.prepared.remove(x.undo)
-		if x.kind == expForward && s.client != nil {
-			s.client.forgetServerStmt(x.undo)
+	case expHideUntilReady:
+		// Our own PREPARE or Parse failed: the server lacks the statement,
+		// and the client's statement using it will fail visibly.
+		if x.undo != "" {
+			s.prepared.remove(x.undo)
 		}
+		return false
 	}
+	s.txFailed = true
+	show := x.kind != expPoison
+	s.undo(x)
 	if x.stmt != "" && whole && cachedPlanChanged(frame) {
 		s.prepared.retire(x.stmt)
 	}
+	s.discarding = true
 	for !s.expect.empty() {
 		k := s.expect.front().kind
 		if k == expSync || k == expUntilReady {
+			s.discarding = false // the Sync is on its way
 			break
+		}
+		if k != expInject {
+			// Skipped by the server like the failed message: a Parse
+			// among them (ours or the client's) created nothing.
+			s.undo(s.expect.front())
 		}
 		s.expect.pop()
 	}
 	return show
+}
+
+// undo forgets the statement a failed or skipped Parse would have created.
+func (s *Server) undo(x *expect) {
+	if x.unnamed != 0 {
+		s.unnamedFailed(x.unnamed)
+	}
+	if x.undo == "" {
+		return
+	}
+	s.prepared.remove(x.undo)
+	if x.kind == expForward && s.client != nil {
+		s.client.forgetServerStmt(x.undo)
+	}
+}
+
+// commandDone counts a completed statement of a Query (or an Execute) and
+// records the session changes it made in the transaction's. A savepoint
+// is a mark among them: ROLLBACK TO drops the changes made after it and
+// revives a failed transaction; a ROLLBACK (also the tag of a COMMIT that
+// failed) drops them all. Called with s.mu held.
+func (s *Server) commandDone(x *expect, frame []byte, whole bool) {
+	rolledBackTo := false
+	for _, ch := range x.changes {
+		if ch.index != x.done {
+			continue
+		}
+		switch ch.kind {
+		case sqlmin.Release:
+			if i := s.savepoint(ch.name); i >= 0 {
+				// Later savepoints go too; the changes stay.
+				kept := slices.DeleteFunc(s.txChanges[i:], isSavepoint)
+				s.txChanges = s.txChanges[:i+len(kept)]
+			}
+		case sqlmin.RollbackTo:
+			if i := s.savepoint(ch.name); i >= 0 {
+				s.txChanges = s.txChanges[:i+1]
+			}
+			s.txFailed, rolledBackTo = false, true
+		default:
+			s.txChanges = append(s.txChanges, ch)
+		}
+	}
+	x.done++
+	if !rolledBackTo && whole && len(frame) > pgwire.HeaderLen+8 && string(frame[pgwire.HeaderLen:pgwire.HeaderLen+8]) == "ROLLBACK" {
+		s.txFailed = true
+	}
+}
+
+// savepoint returns the index of the latest mark of savepoint name in the
+// transaction's changes, -1 if there is none.
+func (s *Server) savepoint(name string) int {
+	for i := len(s.txChanges) - 1; i >= 0; i-- {
+		if ch := s.txChanges[i]; ch.kind == sqlmin.Savepoint && ch.name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func isSavepoint(ch sqlChange) bool { return ch.kind == sqlmin.Savepoint }
+
+// transactionState ends a transaction at ReadyForQuery 'I': its session
+// changes join the client's session if it committed.
+func (s *Server) transactionState(tx byte) {
+	if tx != pgwire.TxIdle {
+		return
+	}
+	if !s.txFailed && len(s.txChanges) > 0 && s.client != nil {
+		s.applyChanges(s.client, s.txChanges)
+	}
+	s.txChanges = s.txChanges[:0]
+	s.txFailed = false
 }
 
 // drainInjects appends the replies we produced that are due now.
@@ -497,7 +610,7 @@ func (s *Server) settle(c *Client) {
 		return
 	}
 	tx := s.tx
-	if !s.policy.Load().detaches(tx) {
+	if !s.policy.Load().detaches(tx) || c.pinned != "" {
 		s.mu.Unlock()
 		if tx == pgwire.TxIdle {
 			c.betweenTransactions()
@@ -523,6 +636,8 @@ func (s *Server) settle(c *Client) {
 // by its pump until the reset finishes.
 func (s *Server) detachLocked(c *Client) {
 	s.reqStarts, s.reqHead, s.xactStart = s.reqStarts[:0], 0, time.Time{}
+	s.txChanges, s.txFailed = s.txChanges[:0], false
+	s.discarding = false
 	c.state.Store(int32(ClientIdle))
 	s.client = nil
 	s.state = stateReset
@@ -576,6 +691,7 @@ func (s *Server) continueReset() {
 		return
 	}
 	s.resetSent = true
+	s.unnamedOf = nil // a Query drops the unnamed statement
 	s.mu.Unlock()
 	if s.policy.Load().ResetTimeout > 0 {
 		s.Conn.SetReadDeadline(time.Now().Add(s.policy.Load().ResetTimeout))
@@ -605,7 +721,9 @@ func (s *Server) finishReset() {
 		s.state = stateClosed
 		s.mu.Unlock()
 		s.log.Info("closing server", "server", s.ID, "reason", reason.Error())
-		s.stats.Errors.Add(stats.ErrSyncBroken)
+		if !s.offline.Load() {
+			s.stats.Errors.Add(stats.ErrSyncBroken) // not for DROP SERVERS
+		}
 		s.close()
 		s.home.Discard(s)
 		return
@@ -754,6 +872,7 @@ func (s *Server) attach(c *Client, deploy bool) bool {
 	if deploy {
 		s.pending++
 		s.hidden++
+		s.unnamedOf = nil // a Query drops the unnamed statement
 	}
 	c.server.Store(s)
 	return true
@@ -916,6 +1035,7 @@ func (s *Server) Query(ctx context.Context, sql string) ([][]string, error) {
 	q := &queryResult{done: make(chan struct{})}
 	s.state = stateQuery
 	s.query = q
+	s.unnamedOf = nil // a Query drops the unnamed statement
 	s.pending++
 	s.mu.Unlock()
 	if err := s.write(pgwire.AppendQuery(nil, sql)); err != nil {

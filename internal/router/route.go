@@ -87,6 +87,9 @@ func policyFor(cfg *config.Config, rule *config.Rule) *relay.Policy {
 
 		MaintainParams:    rule.MaintainParams,
 		Prepared:          rule.PoolReservePrepared && rule.Pool != config.PoolSession,
+		Track:             rule.Pool != config.PoolSession,
+		PinOnListen:       rule.PoolPinOnListen,
+		VirtualBegin:      cfg.VirtualTransaction && rule.Pool == config.PoolTransaction, // a statement pool refuses BEGIN at once
 		PreparedMax:       preparedMax,
 		ClientIdleTimeout: time.Duration(rule.PoolClientIdleTimeout) * time.Second,
 		IdleInTxTimeout:   time.Duration(rule.PoolIdleInTxTimeout) * time.Second,

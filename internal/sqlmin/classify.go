@@ -162,7 +162,17 @@ func (p *parser) statement(st *Stmt) bool {
 		return p.transactionEnd(st)
 	case equalFold(w, "rollback"), equalFold(w, "abort"):
 		st.Kind = Rollback
+		if equalFold(w, "rollback") && p.rollbackTo(st) {
+			return true
+		}
 		return p.transactionEnd(st)
+	case equalFold(w, "savepoint"):
+		st.Kind = Savepoint
+		return p.savepoint(st)
+	case equalFold(w, "release"):
+		st.Kind = Release
+		p.accept("savepoint")
+		return p.savepoint(st)
 	case equalFold(w, "set"):
 		return p.set(st)
 	case equalFold(w, "reset"):
@@ -217,6 +227,29 @@ func (p *parser) transactionEnd(st *Stmt) bool {
 		st.Chain = chain
 	}
 	return p.atEnd()
+}
+
+// rollbackTo reads ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] name,
+// leaving the parser where it was if TO does not follow.
+func (p *parser) rollbackTo(st *Stmt) bool {
+	save := *p
+	if !p.accept("work") {
+		p.accept("transaction")
+	}
+	if !p.accept("to") {
+		*p = save
+		return false
+	}
+	st.Kind = RollbackTo
+	p.accept("savepoint")
+	return p.savepoint(st)
+}
+
+// savepoint reads the savepoint name ending a statement.
+func (p *parser) savepoint(st *Stmt) bool {
+	name, ok := p.ident()
+	st.Name = name
+	return ok && p.atEnd()
 }
 
 // set reads what follows SET.

@@ -87,9 +87,15 @@ func TestClassify(t *testing.T) {
 		{"Abort Work", Stmt{Kind: Rollback}},
 		{"ROLLBACK AND CHAIN", Stmt{Kind: Rollback, Chain: true}},
 		{"ABORT AND NO CHAIN", Stmt{Kind: Rollback}},
-		{"ROLLBACK TO SAVEPOINT a", Stmt{}},
-		{"ROLLBACK TO a", Stmt{}},
-		{"ROLLBACK WORK TO SAVEPOINT a", Stmt{}},
+		{"ROLLBACK TO SAVEPOINT a", Stmt{Kind: RollbackTo, Name: "a"}},
+		{"ROLLBACK TO a", Stmt{Kind: RollbackTo, Name: "a"}},
+		{"ROLLBACK WORK TO SAVEPOINT \"A\"", Stmt{Kind: RollbackTo, Name: "A"}},
+		{"rollback transaction to b", Stmt{Kind: RollbackTo, Name: "b"}},
+		{"SAVEPOINT sp_1", Stmt{Kind: Savepoint, Name: "sp_1"}},
+		{"release savepoint SP", Stmt{Kind: Release, Name: "sp"}},
+		{"RELEASE x", Stmt{Kind: Release, Name: "x"}},
+		{"SAVEPOINT", Stmt{}},
+		{"RELEASE a b", Stmt{}},
 		{"ROLLBACK PREPARED 'x'", Stmt{}},
 
 		// Set and SetLocal.

@@ -42,7 +42,7 @@ const (
 	// COMMIT PREPARED is Other.
 	Commit
 	// Rollback is ROLLBACK or ABORT [WORK | TRANSACTION] [AND [NO] CHAIN].
-	// ROLLBACK TO SAVEPOINT and ROLLBACK PREPARED are Other.
+	// ROLLBACK TO SAVEPOINT is RollbackTo; ROLLBACK PREPARED is Other.
 	Rollback
 	// Set is SET [SESSION] for one parameter, in the generic form (name
 	// TO or = value) or one of the special forms TIME ZONE, SCHEMA,
@@ -86,6 +86,12 @@ const (
 	DeclareHold
 	// Load is LOAD 'file'.
 	Load
+	// Savepoint is SAVEPOINT name.
+	Savepoint
+	// Release is RELEASE [SAVEPOINT] name.
+	Release
+	// RollbackTo is ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] name.
+	RollbackTo
 )
 
 var kindNames = [...]string{
@@ -109,6 +115,9 @@ var kindNames = [...]string{
 	CreateTemp:     "CreateTemp",
 	DeclareHold:    "DeclareHold",
 	Load:           "Load",
+	Savepoint:      "Savepoint",
+	Release:        "Release",
+	RollbackTo:     "RollbackTo",
 }
 
 // String returns the constant's name, such as "SetLocal".
@@ -147,6 +156,7 @@ type Stmt struct {
 	//   - Listen, Unlisten: the channel, or "*" for UNLISTEN *.
 	//   - DeclareHold: the cursor.
 	//   - Discard: "plans", "sequences" or "temp" (TEMPORARY included).
+	//   - Savepoint, Release, RollbackTo: the savepoint.
 	Name string
 
 	// Value is, for Set and SetLocal, the value exactly as written after
