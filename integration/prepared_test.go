@@ -223,8 +223,9 @@ func TestPreparedCachedPlanChanged(t *testing.T) {
 	mustExec(t, c, "drop table plan_t")
 }
 
-// TestPgbenchPrepared: pgbench -M prepared with far more clients than
-// servers, no failed transaction (PgBouncer 1.18 fails this).
+// TestPgbenchPrepared: pgbench -M prepared, 256 clients over 20 servers,
+// select-only and TPC-B, no failed transaction (PgBouncer 1.18 fails
+// this); the pgbench line of the driver matrix (drivers_test.go).
 func TestPgbenchPrepared(t *testing.T) {
 	p := startPooler(t, strings.Replace(preparedConf, "pool_size 2", "pool_size 20", 1))
 	env := []string{"PGHOST=127.0.0.1", fmt.Sprintf("PGPORT=%d", p.port), "PGUSER=" + plainUser, "PGDATABASE=" + plainUser, "PGSSLMODE=disable"}
@@ -242,7 +243,7 @@ func TestPgbenchPrepared(t *testing.T) {
 	if !strings.Contains(out, "number of failed transactions: 0 ") {
 		t.Fatalf("select-only:\n%s", out)
 	}
-	out = run("-M", "prepared", "-c", "64", "-j", "2", "-T", "5")
+	out = run("-M", "prepared", "-c", "256", "-j", "2", "-T", "5")
 	if !strings.Contains(out, "number of failed transactions: 0 ") {
 		t.Fatalf("tpcb:\n%s", out)
 	}
