@@ -156,16 +156,17 @@ var consoleColumns = map[string]string{
 		"id ptr coro remote_pid tls",
 	"SERVERS": "type user database state addr port local_addr local_port connect_time request_time wait wait_us " +
 		"ptr link remote_pid tls offline",
-	"LISTS":            "list items",
-	"ERRORS":           "error_type count",
-	"ERRORS_PER_ROUTE": "error_type user database count",
-	"VERSION":          "version",
-	"LISTEN":           "host port tls tls_cert_file tls_key_file tls_ca_file tls_protocols",
-	"STORAGES":         "type host port tls tls_cert_file tls_key_file tls_ca_file tls_protocols",
-	"RULES":            "database user address connection_type obsolete",
-	"IS_PAUSED":        "is_paused",
-	"CONFIG":           "key value default changeable",
-	"USERS":            "name pool_mode",
+	"LISTS":             "list items",
+	"SERVER_PREP_STMTS": "type user database sid name definition refcount",
+	"ERRORS":            "error_type count",
+	"ERRORS_PER_ROUTE":  "error_type user database count",
+	"VERSION":           "version",
+	"LISTEN":            "host port tls tls_cert_file tls_key_file tls_ca_file tls_protocols",
+	"STORAGES":          "type host port tls tls_cert_file tls_key_file tls_ca_file tls_protocols",
+	"RULES":             "database user address connection_type obsolete",
+	"IS_PAUSED":         "is_paused",
+	"CONFIG":            "key value default changeable",
+	"USERS":             "name pool_mode",
 }
 
 // TestConsoleColumns: every SHOW answers with Odyssey's columns, in order,
@@ -175,6 +176,7 @@ func TestConsoleColumns(t *testing.T) {
 	p := startPooler(t, consoleConf(appRule))
 	app := p.connect(plainUser, plainUser, "")
 	mustExec(t, app, "select 1")
+	mustExec(t, app, "select $1::int", 1) // a prepared statement
 	con := p.consoleConn("admin", "adminpw")
 	for item, cols := range consoleColumns {
 		s := show(t, con, "SHOW "+item)
@@ -194,6 +196,9 @@ func TestConsoleColumns(t *testing.T) {
 	}
 	if s := show(t, con, "show pools_extended;"); s.row("database", "aggregated") == nil {
 		t.Errorf("SHOW POOLS_EXTENDED has no aggregated row: %q", s.rows)
+	}
+	if s := show(t, con, "show server_prep_stmts"); s.row("definition", "select $1::int") == nil {
+		t.Errorf("SHOW SERVER_PREP_STMTS lacks the client's statement: %q", s.rows)
 	}
 }
 

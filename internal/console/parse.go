@@ -79,12 +79,13 @@ var showItems = map[string]bool{
 	"clients": false, "servers": false, "lists": false, "errors": false,
 	"errors_per_route": false, "version": false, "listen": false, "storages": false,
 	"rules": false, "is_paused": false, "help": false, "config": true, "users": false,
+	"server_prep_stmts": false,
 }
 
 // usage lists the valid commands, for errors and SHOW HELP.
 var usage = []string{
 	"SHOW STATS|POOLS|POOLS_EXTENDED|DATABASES|CLIENTS|SERVERS|LISTS|ERRORS|ERRORS_PER_ROUTE",
-	"SHOW VERSION|LISTEN|STORAGES|RULES|IS_PAUSED|HELP|CONFIG [key]|USERS",
+	"SHOW VERSION|LISTEN|STORAGES|RULES|IS_PAUSED|HELP|CONFIG [key]|USERS|SERVER_PREP_STMTS",
 	"KILL_CLIENT <id>", "RELOAD", "PAUSE", "RESUME", "DROP SERVERS", "RECONNECT [db]",
 	"SET key = value", "SHUTDOWN",
 }

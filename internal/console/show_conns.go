@@ -92,3 +92,24 @@ func (v *view) servers() *table {
 	}
 	return t
 }
+
+// serverPrepStmts is SHOW SERVER_PREP_STMTS: the statements the pooler
+// prepared on each server of transaction and statement pools, most
+// recently used first. Odyssey's refcount column counts here how many
+// times clients used the statement on that server.
+func (v *view) serverPrepStmts() *table {
+	t := newTable(textCol("type"), textCol("user"), textCol("database"), textCol("sid"),
+		textCol("name"), textCol("definition"), int8Col("refcount"))
+	for _, rt := range v.routes() {
+		servers := rt.Servers()
+		slices.SortFunc(servers, func(a, b *relay.Server) int {
+			return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+		})
+		for _, s := range servers {
+			for _, st := range s.PreparedStatements() {
+				t.add(str("S"), str(rt.User), str(rt.DB), str(s.ID), str(st.Name), str(st.Query), num(st.Uses))
+			}
+		}
+	}
+	return t
+}

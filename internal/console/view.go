@@ -51,6 +51,8 @@ func (v *view) show(cmd Command) (*table, error) {
 		return v.showClients(), nil
 	case "servers":
 		return v.servers(), nil
+	case "server_prep_stmts":
+		return v.serverPrepStmts(), nil
 	case "lists":
 		return v.lists(), nil
 	case "errors":

@@ -10,6 +10,7 @@ type serverStmts struct {
 
 type stmtNode struct {
 	name, query string
+	uses        int64 // how many times clients used it on this server
 	prev, next  *stmtNode
 }
 
@@ -19,6 +20,7 @@ func (p *serverStmts) touch(name string) bool {
 	if n == nil {
 		return false
 	}
+	n.uses++
 	p.unlink(n)
 	p.pushFront(n)
 	return true
@@ -34,7 +36,7 @@ func (p *serverStmts) add(name, query string) {
 		p.pushFront(n)
 		return
 	}
-	n := &stmtNode{name: name, query: query}
+	n := &stmtNode{name: name, query: query, uses: 1}
 	p.m[name] = n
 	p.pushFront(n)
 }
@@ -78,7 +80,7 @@ func (p *serverStmts) clear() {
 func (p *serverStmts) list() []PreparedStatement {
 	out := make([]PreparedStatement, 0, len(p.m))
 	for n := p.head; n != nil; n = n.next {
-		out = append(out, PreparedStatement{Name: n.name, Query: n.query})
+		out = append(out, PreparedStatement{Name: n.name, Query: n.query, Uses: n.uses})
 	}
 	return out
 }
@@ -112,6 +114,7 @@ func (p *serverStmts) unlink(n *stmtNode) {
 type PreparedStatement struct {
 	Name  string // the content name on the server
 	Query string
+	Uses  int64 // times clients used it on this server (prepared included)
 }
 
 // PreparedStatements lists the statements prepared on the server by the

@@ -132,6 +132,10 @@ type Server struct {
 	// protocol and the Sync ending its skip has not been translated yet:
 	// the server ignores what the client sends until then, so do we.
 	discarding bool
+	// pinnedState is set when a pinned client (see session.go) leaves: the
+	// state it pinned (temporary tables, advisory locks, LISTEN) must go
+	// before another client gets the server.
+	pinnedState bool
 }
 
 // queryResult collects the reply to Server.Query.
@@ -638,6 +642,7 @@ func (s *Server) detachLocked(c *Client) {
 	s.reqStarts, s.reqHead, s.xactStart = s.reqStarts[:0], 0, time.Time{}
 	s.txChanges, s.txFailed = s.txChanges[:0], false
 	s.discarding = false
+	s.pinnedState = s.pinnedState || c.pinned != ""
 	c.state.Store(int32(ClientIdle))
 	s.client = nil
 	s.state = stateReset
@@ -685,6 +690,16 @@ func (s *Server) continueReset() {
 			s.paramsUnknown = true
 		}
 	}
+	if s.pinnedState && !strings.Contains(strings.ToUpper(s.policy.Load().ResetQuery), "DISCARD ALL") {
+		// DISCARD ALL drops temporary objects, session advisory locks,
+		// cursors and LISTEN registrations, and the statements.
+		s.prepared.clear()
+		queries = pgwire.AppendQuery(queries, "DISCARD ALL")
+		s.pending++
+		s.hidden++
+		s.params = nil
+	}
+	s.pinnedState = false
 	if len(queries) == 0 {
 		s.mu.Unlock()
 		s.finishReset()
