@@ -18,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/odyssey-go/odyssey/internal/stats"
 )
 
 // Client and server authentication through the pooler (reference §2.6).
@@ -311,6 +313,15 @@ database "app" {
 	}
 	if took > 5*time.Second {
 		t.Errorf("took %v", took)
+	}
+	var notFound uint64
+	for _, e := range p.inst.Router().Errors() {
+		if e.Kind == stats.ErrRouteNotFound {
+			notFound += e.Count
+		}
+	}
+	if notFound != 1 {
+		t.Errorf("OD_ROUTER_ERROR_NOT_FOUND = %d, want 1", notFound)
 	}
 }
 

@@ -275,4 +275,11 @@ database "deaddb" {
 	bad := p.connect(plainUser, plainUser, "")
 	bad.PgConn().Conn().Write([]byte{'?', 0, 0, 0, 4})
 	waitFor(t, 10*time.Second, "OD_ECLIENT_READ", func() bool { return count("OD_ECLIENT_READ") == 1 })
+	// A wrong password.
+	if _, err := p.tryConnect("stat", "console", "wrong", nil); sqlState(err) != "28P01" {
+		t.Fatalf("wrong password: %v, want 28P01", err)
+	}
+	if got := count("OD_EAUTH"); got != 1 {
+		t.Errorf("OD_EAUTH = %d, want 1", got)
+	}
 }

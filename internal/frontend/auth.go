@@ -17,6 +17,7 @@ import (
 	"github.com/odyssey-go/odyssey/internal/ldapauth"
 	"github.com/odyssey-go/odyssey/internal/pgwire"
 	"github.com/odyssey-go/odyssey/internal/router"
+	"github.com/odyssey-go/odyssey/internal/stats"
 )
 
 // Authenticator checks client credentials against the rules. It keeps the
@@ -88,6 +89,7 @@ func (a *Authenticator) guard(s *session, run func() (string, error)) (string, e
 	var pe *pgwire.Error
 	if errors.As(err, &pe) && (pe.Code == pgwire.CodeInvalidPassword || pe.Code == pgwire.CodeInvalidAuthorization) {
 		a.limiter.fail(addr)
+		s.f.Router().CountError(stats.ErrAuth)
 	}
 	return pw, err
 }

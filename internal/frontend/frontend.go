@@ -24,6 +24,7 @@ import (
 	"github.com/odyssey-go/odyssey/internal/pgwire"
 	"github.com/odyssey-go/odyssey/internal/relay"
 	"github.com/odyssey-go/odyssey/internal/router"
+	"github.com/odyssey-go/odyssey/internal/stats"
 	"github.com/odyssey-go/odyssey/internal/tlsconf"
 )
 
@@ -306,6 +307,7 @@ func (s *session) login(ctx context.Context, st *pgwire.Startup) (*mainPhase, er
 			})
 			return nil, err
 		}
+		rtr.CountError(stats.ErrRouteNotFound)
 		return nil, pgwire.Fatal(pgwire.CodeInvalidCatalogName, fmt.Sprintf("route for '%s.%s' is not found", db, user))
 	}
 	if rule.LogDebug {
