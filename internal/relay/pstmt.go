@@ -65,7 +65,8 @@ func appendParse(dst []byte, name string, rest []byte) []byte {
 }
 
 // bindStmt returns the statement name of a whole Bind frame and the offsets
-// of that name in the frame.
+// of that name in the frame. The name is a view of f (see view): it is
+// looked up, never kept.
 func bindStmt(f []byte) (name string, from, to int, ok bool) {
 	body := f[pgwire.HeaderLen:]
 	i := bytes.IndexByte(body, 0) // end of portal name
@@ -78,7 +79,7 @@ func bindStmt(f []byte) (name string, from, to int, ok bool) {
 	}
 	from = pgwire.HeaderLen + i + 1
 	to = from + j
-	return string(f[from:to]), from, to, true
+	return view(f[from:to]), from, to, true
 }
 
 // appendRenamed appends frame f with the bytes f[from:to] replaced by name.

@@ -52,7 +52,7 @@ const (
 
 // connPair returns two connected ends: ours for the relay, theirs for the
 // test.
-func connPair(t *testing.T, kind connKind) (ours, theirs net.Conn) {
+func connPair(t testing.TB, kind connKind) (ours, theirs net.Conn) {
 	t.Helper()
 	if kind == kindPipe {
 		return net.Pipe()
@@ -85,7 +85,7 @@ func connPair(t *testing.T, kind connKind) (ours, theirs net.Conn) {
 // test reads from the queue with a deadline. Its methods fail the test on
 // error and are called from the test goroutine only.
 type peer struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	net.Conn
 	chunks   chan []byte
@@ -94,7 +94,7 @@ type peer struct {
 	deadline time.Time
 }
 
-func newPeer(t *testing.T, name string, c net.Conn) *peer {
+func newPeer(t testing.TB, name string, c net.Conn) *peer {
 	p := &peer{t: t, name: name, Conn: c, chunks: make(chan []byte, 4096),
 		deadline: time.Now().Add(testDeadline)}
 	c.SetWriteDeadline(p.deadline)
@@ -347,7 +347,7 @@ func (a *fakeAttacher) Acquire(ctx context.Context, c *Client) (*Server, error) 
 
 // harness is one route: policy, pool of fake servers, clients.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	policy   *Policy
 	defaults Params
 	home     *fakeHome
@@ -357,7 +357,7 @@ type harness struct {
 	endpoint backend.Endpoint // where servers' cancel requests go
 }
 
-func newHarness(t *testing.T, mode config.PoolMode, size int, tune func(*Policy)) *harness {
+func newHarness(t testing.TB, mode config.PoolMode, size int, tune func(*Policy)) *harness {
 	p := &Policy{Mode: mode}
 	if tune != nil {
 		tune(p)

@@ -746,8 +746,9 @@ func (s *Server) finishReset() {
 	s.state = stateIdle
 	s.lastUsed = time.Now()
 	s.expect.reset()
+	deadline := s.resetSent // continueReset set one
 	s.mu.Unlock()
-	if s.policy.Load().ResetTimeout > 0 {
+	if deadline && s.policy.Load().ResetTimeout > 0 {
 		s.Conn.SetReadDeadline(time.Time{})
 	}
 	if !s.home.Release(s) {

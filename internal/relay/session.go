@@ -39,21 +39,34 @@ type sqlChange struct {
 	value string // the value as a configuration string
 }
 
-// queryText returns the text of a whole Query frame.
-func queryBody(f []byte) string {
+// queryBody returns the text of a whole Query frame.
+func queryBody(f []byte) []byte {
 	q := f[pgwire.HeaderLen:]
 	if n := len(q); n > 0 && q[n-1] == 0 {
 		q = q[:n-1]
 	}
-	return string(q)
+	return q
+}
+
+// classify is sqlmin.First for text the client's buffer holds. The common
+// case (a statement with no session effect) is classified on a view of
+// the buffer, without copying it; for the others the text is copied, as
+// their strings are kept.
+func classify(b []byte) (text string, first sqlmin.Stmt, more, plain bool) {
+	first, more = sqlmin.First(view(b))
+	if !more && first.Kind == sqlmin.Other && !first.AdvisoryLock {
+		return "", first, false, true
+	}
+	text = string(b)
+	first, more = sqlmin.First(text)
+	return text, first, more, false
 }
 
 // query translates a simple Query in a transaction or statement pool.
 func (t *translation) query(f []byte) {
 	c := t.c
-	text := queryBody(f)
-	first, more := sqlmin.First(text)
-	if !more && first.Kind == sqlmin.Other && !first.AdvisoryLock {
+	text, first, more, plain := classify(queryBody(f))
+	if plain {
 		t.requests++
 		t.pass(f, expect{kind: expUntilReady}) // the common case
 		return
@@ -357,8 +370,8 @@ func (c *Client) virtualTransaction(run []byte, frames []runFrame) bool {
 	if len(frames) != 1 || frames[0].typ != pgwire.MsgQuery || !frames[0].whole {
 		return false
 	}
-	st, more := sqlmin.First(queryBody(run[frames[0].off : frames[0].off+frames[0].n]))
-	if more {
+	_, st, more, plain := classify(queryBody(run[frames[0].off : frames[0].off+frames[0].n]))
+	if more || plain {
 		return false
 	}
 	var reply []byte

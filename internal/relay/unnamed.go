@@ -100,9 +100,12 @@ func (t *translation) parseUnnamed(f, rest []byte, whole bool) {
 // or refused.
 func (t *translation) classifyUnnamed(f, rest []byte) ([]byte, bool) {
 	c := t.c
-	text := queryText(rest)
-	first, more := sqlmin.First(text)
-	if more || (first.Kind == sqlmin.Other && !first.AdvisoryLock) {
+	end := bytes.IndexByte(rest, 0)
+	if end < 0 {
+		return f, true
+	}
+	text, first, more, plain := classify(rest[:end])
+	if more || plain {
 		return f, true // several statements fail on the server
 	}
 	switch first.Kind {
