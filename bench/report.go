@@ -12,7 +12,7 @@ import (
 
 // summary is the median of the rounds of one scenario on one target.
 type summary struct {
-	tps, latencyMs, p99Ms, cpuPerTxUs, peakRSSMB, seconds float64
+	tps, latencyMs, p99Ms, cpuPerTxUs, peakRSSMB, heldRSSMB, seconds float64
 	failed                                                int64
 	rounds                                                int
 }
@@ -43,6 +43,7 @@ func summarize(results []result) (order []string, targets []string, sums map[str
 		s.p99Ms = pick(func(r result) float64 { return r.p99Ms })
 		s.cpuPerTxUs = pick(func(r result) float64 { return r.cpuPerTxUs })
 		s.peakRSSMB = pick(func(r result) float64 { return r.peakRSSMB })
+		s.heldRSSMB = pick(func(r result) float64 { return r.heldRSSMB })
 		s.seconds = pick(func(r result) float64 { return r.seconds })
 		for _, r := range rs {
 			s.failed += r.failed
@@ -59,7 +60,7 @@ func printTable(w io.Writer, results []result) {
 	order, targets, sums := summarize(results)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w)
-	fmt.Fprintln(tw, "scenario\ttarget\ttps\tmean ms\tp99 ms\tfailed\tcpu µs/tx\tpeak RSS MB\ts/value\tvs direct\tvs pgbouncer\t")
+	fmt.Fprintln(tw, "scenario\ttarget\ttps\tmean ms\tp99 ms\tfailed\tcpu µs/tx\tpeak RSS MB\theld RSS MB\ts/value\tvs direct\tvs pgbouncer\t")
 	for _, sc := range order {
 		for _, t := range targets {
 			s, ok := sums[sc][t]
@@ -73,13 +74,13 @@ func printTable(w io.Writer, results []result) {
 			} else if t == "pgbouncer" {
 				vsDirect = ratio(sc, s, sums[sc]["direct"])
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", sc, t,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", sc, t,
 				num(s.tps, 0), num(s.latencyMs, 2), num(s.p99Ms, 2), s.failed,
-				num(s.cpuPerTxUs, 1), num(s.peakRSSMB, 1), num(s.seconds, 3), vsDirect, vsBouncer)
+				num(s.cpuPerTxUs, 1), num(s.peakRSSMB, 1), num(s.heldRSSMB, 1), num(s.seconds, 3), vsDirect, vsBouncer)
 		}
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nvs columns: tps ratio (and cpu/tx ratio against pgbouncer); for large-40mb the time ratio; for idle the RSS ratio.")
+	fmt.Fprintln(w, "\nvs columns: tps ratio (and cpu/tx ratio against pgbouncer); for large-40mb the time ratio; for idle the held RSS ratio.")
 }
 
 // ratio compares s with base the way the scenario is judged.
@@ -88,7 +89,7 @@ func ratio(scenario string, s, base summary) string {
 	case base.rounds == 0:
 		return ""
 	case strings.HasPrefix(scenario, "idle"):
-		return frac(s.peakRSSMB, base.peakRSSMB) + " rss"
+		return frac(s.heldRSSMB, base.heldRSSMB) + " rss"
 	case scenario == "large-40mb":
 		return frac(s.seconds, base.seconds) + " time"
 	}
@@ -121,12 +122,12 @@ func writeCSV(path string, results []result) error {
 	}
 	defer f.Close()
 	w := csv.NewWriter(f)
-	w.Write([]string{"scenario", "target", "round", "tps", "latency_ms", "p99_ms", "failed", "transactions", "cpu_seconds", "cpu_us_per_tx", "peak_rss_mb", "seconds"})
+	w.Write([]string{"scenario", "target", "round", "tps", "latency_ms", "p99_ms", "failed", "transactions", "cpu_seconds", "cpu_us_per_tx", "peak_rss_mb", "held_rss_mb", "seconds"})
 	for _, r := range results {
 		w.Write([]string{r.scenario, r.target, strconv.Itoa(r.round),
 			fmtF(r.tps), fmtF(r.latencyMs), fmtF(r.p99Ms), strconv.FormatInt(r.failed, 10),
 			strconv.FormatInt(r.transactions, 10), fmtF(r.cpuSeconds), fmtF(r.cpuPerTxUs),
-			fmtF(r.peakRSSMB), fmtF(r.seconds)})
+			fmtF(r.peakRSSMB), fmtF(r.heldRSSMB), fmtF(r.seconds)})
 	}
 	w.Flush()
 	return w.Error()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,7 +50,8 @@ type Instance struct {
 
 	con consoleState // the admin console (see console.go)
 
-	sleeper *relay.Sleeper // nil if unavailable
+	sleeper    *relay.Sleeper // nil if unavailable
+	releasedAt int            // clients asleep at the last releaseMemory (cron only)
 
 	mu       sync.Mutex
 	cfgMu    sync.Mutex // serializes reloads
@@ -279,6 +281,29 @@ func (in *Instance) hibernate(now time.Time) {
 	for _, c := range clients {
 		c.Hibernate(now, hibernateAfter)
 	}
+	in.releaseMemory()
+}
+
+// releaseBurst is how many more clients must sleep than at the last
+// release before releaseMemory returns memory to the system.
+const releaseBurst = 1000
+
+// releaseMemory returns freed memory to the system once a burst of clients
+// has gone to sleep. Their goroutine stacks and buffers are free then, but
+// the runtime's scavenger gives them back slowly: after 10,000 logins the
+// pooler held 82 MB of RSS for 22 MB of live heap; a forced release brings
+// it to the live size. It costs one garbage collection (milliseconds for
+// such heaps), at most once per burst.
+func (in *Instance) releaseMemory() {
+	asleep := in.sleeper.Asleep()
+	if asleep < in.releasedAt {
+		in.releasedAt = asleep
+	}
+	if asleep-in.releasedAt < releaseBurst {
+		return
+	}
+	in.releasedAt = asleep
+	debug.FreeOSMemory()
 }
 
 // tickStats closes a stats interval on every route and logs the averages
