@@ -13,8 +13,8 @@ import (
 // summary is the median of the rounds of one scenario on one target.
 type summary struct {
 	tps, latencyMs, p99Ms, cpuPerTxUs, peakRSSMB, heldRSSMB, seconds float64
-	failed                                                int64
-	rounds                                                int
+	failed                                                           int64
+	rounds                                                           int
 }
 
 func summarize(results []result) (order []string, targets []string, sums map[string]map[string]summary) {
