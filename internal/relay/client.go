@@ -606,7 +606,7 @@ func (c *Client) attach() (*Server, []byte, error) {
 // parameters ("" when it has them already, or maintain_params is off) and
 // records that s will have them.
 func (c *Client) deployFor(s *Server) string {
-	if !c.policy.Load().MaintainParams {
+	if !c.policy.Load().MaintainParams || s.hasParams(c) {
 		return ""
 	}
 	want := c.paramsSnapshot()

@@ -1019,6 +1019,19 @@ func (s *Server) paramsSnapshot() (Params, bool) {
 	return s.params.Clone(), s.paramsUnknown
 }
 
+// hasParams reports whether the server's session has the client's
+// parameters already, the common case, checked without copying them.
+func (s *Server) hasParams(c *Client) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.paramsUnknown {
+		return false
+	}
+	c.paramsMu.Lock() // after s.mu, as in applyChanges
+	defer c.paramsMu.Unlock()
+	return slices.Equal(s.params, c.params)
+}
+
 // deployed records that the server now has the client's parameters.
 func (s *Server) deployed(p Params) {
 	s.mu.Lock()
