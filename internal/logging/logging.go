@@ -51,7 +51,7 @@ func Open(opts Options) (*slog.Logger, *Sink, error) {
 	} else {
 		h = slog.NewTextHandler(s, hopts)
 	}
-	return slog.New(&levelFilter{Handler: h, min: &s.level}), s, nil
+	return slog.New(newFilter(h, nil, &s.level)), s, nil
 }
 
 func levelOf(debug bool) slog.Level {
@@ -85,29 +85,56 @@ func (s *Sink) Apply(opts Options) error {
 	return err
 }
 
-// levelFilter drops records below min.
+// levelFilter drops records below min. It also defers the work of
+// Logger.With: a text or JSON handler formats the attributes at With time,
+// and every connection makes a logger with its id while most never log a
+// line (measured under pgbench -C: 3% of the pooler's CPU). The attributes
+// wait in pending until the first record that passes the level.
 type levelFilter struct {
-	slog.Handler
-	min slog.Leveler
+	base    slog.Handler // the handler without pending
+	pending []slog.Attr
+	min     slog.Leveler
+
+	once sync.Once
+	h    slog.Handler // base with pending, made once
+}
+
+func newFilter(base slog.Handler, pending []slog.Attr, min slog.Leveler) *levelFilter {
+	return &levelFilter{base: base, pending: pending, min: min}
+}
+
+// handler is base with the pending attributes applied.
+func (f *levelFilter) handler() slog.Handler {
+	f.once.Do(func() {
+		f.h = f.base
+		if len(f.pending) > 0 {
+			f.h = f.base.WithAttrs(f.pending)
+		}
+	})
+	return f.h
 }
 
 func (f *levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= f.min.Level() && f.Handler.Enabled(ctx, l)
+	return l >= f.min.Level() && f.base.Enabled(ctx, l)
+}
+
+func (f *levelFilter) Handle(ctx context.Context, r slog.Record) error {
+	return f.handler().Handle(ctx, r)
 }
 
 func (f *levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &levelFilter{Handler: f.Handler.WithAttrs(attrs), min: f.min}
+	return newFilter(f.base, append(f.pending[:len(f.pending):len(f.pending)], attrs...), f.min)
 }
 
 func (f *levelFilter) WithGroup(name string) slog.Handler {
-	return &levelFilter{Handler: f.Handler.WithGroup(name), min: f.min}
+	return newFilter(f.handler().WithGroup(name), nil, f.min)
 }
 
 // WithDebug returns a logger like l that also logs debug records (a rule's
 // log_debug). Loggers not made by Open are returned unchanged.
 func WithDebug(l *slog.Logger) *slog.Logger {
 	if f, ok := l.Handler().(*levelFilter); ok && f.min.Level() > slog.LevelDebug {
-		return slog.New(&levelFilter{Handler: f.Handler, min: slog.LevelDebug})
+		return slog.New(newFilter(f.base, f.pending, slog.LevelDebug))
 	}
 	return l
 }
