@@ -31,6 +31,11 @@ type Pool[S comparable] struct {
 	total   int // slots taken: idle + owned by callers + being dialed
 	waiters waitList[S]
 	closed  bool
+
+	// spare holds waiters (with their channel and timer) between waits:
+	// with more clients than servers most acquires wait, and making the
+	// three afresh each time cost three allocations per transaction.
+	spare sync.Pool
 }
 
 // New returns a pool of at most size servers (0 = unlimited).
@@ -75,19 +80,29 @@ func (p *Pool[S]) AcquireWait(ctx context.Context, timeout time.Duration) (s S, 
 		p.mu.Unlock()
 		return s, true, 0, nil
 	}
-	w := &waiter[S]{ch: make(chan grant[S], 1), since: time.Now()}
+	w, _ := p.spare.Get().(*waiter[S])
+	if w == nil {
+		w = &waiter[S]{ch: make(chan grant[S], 1)}
+	}
+	w.since = time.Now()
 	p.waiters.pushBack(w)
 	p.mu.Unlock()
 	s, dial, err = p.wait(ctx, w, timeout)
-	return s, dial, time.Since(w.since), err
+	waited = time.Since(w.since)
+	p.spare.Put(w) // not queued and its channel drained: wait saw to both
+	return s, dial, waited, err
 }
 
 func (p *Pool[S]) wait(ctx context.Context, w *waiter[S], timeout time.Duration) (S, bool, error) {
 	var expired <-chan time.Time
 	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		expired = t.C
+		if w.timer == nil {
+			w.timer = time.NewTimer(timeout)
+		} else {
+			w.timer.Reset(timeout) // stopped at the end of its last wait
+		}
+		defer w.timer.Stop() // since Go 1.23, no stale tick after Stop
+		expired = w.timer.C
 	}
 	var cause error
 	select {

@@ -175,6 +175,41 @@ func TestAcquireTimeout(t *testing.T) {
 	})
 }
 
+// TestRepeatedWaitsTimeOutAfresh checks waits one after another, which
+// reuse the pool's spare waiter and its timer: each gets its own full
+// timeout, and a wait that ends with a server leaves no tick behind.
+func TestRepeatedWaitsTimeOutAfresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := pool.New[*srv](1)
+		s := fill(t, p, 1)[0]
+		for _, timeout := range []time.Duration{5 * time.Second, 10 * time.Second, time.Second} {
+			start := time.Now()
+			_, _, err := p.Acquire(context.Background(), timeout)
+			if !errors.Is(err, pool.ErrTimeout) {
+				t.Fatalf("err %v, want ErrTimeout", err)
+			}
+			if d := time.Since(start); d != timeout {
+				t.Fatalf("waited %v, want %v", d, timeout)
+			}
+		}
+		ch := acquireAsync(p, context.Background(), 5*time.Second)
+		time.Sleep(2 * time.Second)
+		p.Release(s)
+		r := <-ch
+		if r.err != nil || r.s != s {
+			t.Fatalf("got %+v, want the released server", r)
+		}
+		p.Release(r.s)
+		// The next wait runs its whole timeout: the last one's timer was stopped.
+		held, _, _ := p.Acquire(context.Background(), time.Second)
+		start := time.Now()
+		if _, _, err := p.Acquire(context.Background(), 3*time.Second); !errors.Is(err, pool.ErrTimeout) || time.Since(start) != 3*time.Second {
+			t.Fatalf("err %v after %v, want ErrTimeout after 3s", err, time.Since(start))
+		}
+		p.Release(held)
+	})
+}
+
 func TestAcquireZeroTimeoutWaitsForever(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := pool.New[*srv](1)

@@ -8,7 +8,8 @@ type waiter[S comparable] struct {
 	ch         chan grant[S]
 	prev, next *waiter[S]
 	queued     bool
-	since      time.Time // when it started waiting
+	since      time.Time   // when it started waiting
+	timer      *time.Timer // the pool_timeout of its wait, reused
 }
 
 // waitList is an intrusive FIFO so that a waiter that gives up leaves the
