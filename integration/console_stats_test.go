@@ -170,6 +170,14 @@ func TestConsoleTrueNumbers(t *testing.T) {
 		ca["database"] != plainUser || !strings.HasPrefix(ca["id"], "c") || ca["tls"] != "" {
 		t.Errorf("SHOW CLIENTS holder row %v", ca)
 	}
+	// The waiter's wait, seen after SHOW POOLS saw 100 ms of it; the holder
+	// waits for nothing.
+	if w := atoi(t, cb["wait"])*1e6 + atoi(t, cb["wait_us"]); w < 100_000 || w > 60e6 {
+		t.Errorf("SHOW CLIENTS waiter wait %s s %s µs, want over 100 ms", cb["wait"], cb["wait_us"])
+	}
+	if ca["wait"] != "0" || ca["wait_us"] != "0" {
+		t.Errorf("SHOW CLIENTS holder wait %s s %s µs, want 0", ca["wait"], ca["wait_us"])
+	}
 	servers := show(t, con, "show servers")
 	if len(servers.rows) != 1 {
 		t.Fatalf("SHOW SERVERS: %q", servers.rows)

@@ -13,8 +13,8 @@ import (
 // ones first (oldest first), then console sessions. state is idle (no
 // server, nothing asked), waiting (for a server) or active (has one);
 // ptr and coro are the client id, since a goroutine serves each client.
-// wait/wait_us are 0: the time a waiting client has waited is not kept
-// per client (SHOW POOLS has the oldest waiter's).
+// wait/wait_us are how long a waiting client has been waiting, in whole
+// seconds and the microseconds beyond (0 when it is not waiting).
 func (v *view) showClients() *table {
 	t := newTable(textCol("type"), textCol("user"), textCol("database"), textCol("state"),
 		textCol("storage_user"), textCol("addr"), int4Col("port"), textCol("local_addr"), int4Col("local_port"),
@@ -24,7 +24,12 @@ func (v *view) showClients() *table {
 	slices.SortFunc(clients, func(a, b *router.Client) int {
 		return cmp.Or(a.Connected.Compare(b.Connected), cmp.Compare(a.ID, b.ID))
 	})
+	now := time.Now()
 	for _, c := range clients {
+		var wait time.Duration
+		if since := c.WaitingSince(); !since.IsZero() {
+			wait = max(0, now.Sub(since))
+		}
 		addr, port := splitAddr(c.RemoteAddr())
 		laddr, lport := splitAddr(c.LocalAddr())
 		if addr == "unix" {
@@ -32,7 +37,7 @@ func (v *view) showClients() *table {
 		}
 		t.add(str("C"), str(c.Route.User), str(c.Route.DB), str(c.State().String()),
 			str(c.Route.BackendUser), str(addr), num(port), str(laddr), num(lport),
-			str(formatTime(c.Connected)), str(formatTime(latest(c.LastRequest(), c.Connected))), num(0), num(0),
+			str(formatTime(c.Connected)), str(formatTime(latest(c.LastRequest(), c.Connected))), num(int64(wait/time.Second)), num(int64(wait%time.Second/time.Microsecond)),
 			str(c.ID), str(c.ID), str(c.ID), num(0), str(tlsInfo(c.TLSState())))
 	}
 	for _, s := range v.con.sessionList() {

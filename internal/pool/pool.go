@@ -55,13 +55,20 @@ type grant[S comparable] struct {
 // the slot if dialing failed). It waits in FIFO order up to timeout
 // (0 = forever) or until ctx is done.
 func (p *Pool[S]) Acquire(ctx context.Context, timeout time.Duration) (s S, dial bool, err error) {
-	s, dial, _, err = p.AcquireWait(ctx, timeout)
+	s, dial, _, err = p.AcquireWait(ctx, timeout, nil)
 	return s, dial, err
 }
 
+// Queuer learns when its Acquire joins the queue of waiters, so that it
+// can tell how long it has been waiting (SHOW CLIENTS) while it still is.
+type Queuer interface {
+	Queued(since time.Time)
+}
+
 // AcquireWait is Acquire that also says how long the caller waited in the
-// queue (zero on the fast path, which reads no clock).
-func (p *Pool[S]) AcquireWait(ctx context.Context, timeout time.Duration) (s S, dial bool, waited time.Duration, err error) {
+// queue (zero on the fast path, which reads no clock), and tells q (if not
+// nil) when it joins the queue.
+func (p *Pool[S]) AcquireWait(ctx context.Context, timeout time.Duration, q Queuer) (s S, dial bool, waited time.Duration, err error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -87,6 +94,9 @@ func (p *Pool[S]) AcquireWait(ctx context.Context, timeout time.Duration) (s S, 
 	w.since = time.Now()
 	p.waiters.pushBack(w)
 	p.mu.Unlock()
+	if q != nil {
+		q.Queued(w.since)
+	}
 	s, dial, err = p.wait(ctx, w, timeout)
 	waited = time.Since(w.since)
 	p.spare.Put(w) // not queued and its channel drained: wait saw to both

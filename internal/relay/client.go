@@ -137,6 +137,7 @@ type Client struct {
 	stats       *stats.Route
 	state       atomic.Int32 // a ClientState
 	lastRequest atomic.Int64 // unix nanoseconds
+	waitSince   atomic.Int64 // unix nanoseconds when it joined a pool's queue; 0 when not queued
 	Connected   time.Time
 }
 
@@ -155,6 +156,19 @@ func (s ClientState) String() string {
 
 // State returns what the client does now.
 func (c *Client) State() ClientState { return ClientState(c.state.Load()) }
+
+// Queued records that the client joined its pool's queue of waiters at
+// since (pool.Queuer).
+func (c *Client) Queued(since time.Time) { c.waitSince.Store(since.UnixNano()) }
+
+// WaitingSince is when the client started waiting for a server, zero when
+// it is not waiting.
+func (c *Client) WaitingSince() time.Time {
+	if n := c.waitSince.Load(); n != 0 && c.State() == ClientWaiting {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
 
 // LastRequest is when the client last sent a request (zero: never).
 func (c *Client) LastRequest() time.Time {
@@ -580,6 +594,9 @@ func (c *Client) attach() (*Server, []byte, error) {
 	for attempt := 0; ; attempt++ {
 		c.state.Store(int32(ClientWaiting))
 		s, err := c.attacher.Acquire(c, c)
+		if c.waitSince.Load() != 0 {
+			c.waitSince.Store(0)
+		}
 		if err != nil {
 			c.state.Store(int32(ClientIdle))
 			if r := c.reason.Load(); r != nil {

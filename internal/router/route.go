@@ -197,7 +197,7 @@ func (rt *Route) Greeting(ctx context.Context) ([]pgwire.Param, relay.Params, er
 
 // Acquire implements relay.Attacher: an idle server from the pool, a new
 // one when the pool has room, or a wait up to pool_timeout.
-func (rt *Route) Acquire(ctx context.Context, _ *relay.Client) (*relay.Server, error) {
+func (rt *Route) Acquire(ctx context.Context, c *relay.Client) (*relay.Server, error) {
 	if gate := rt.router.pauseGate(); gate != nil {
 		select {
 		case <-gate:
@@ -208,7 +208,7 @@ func (rt *Route) Acquire(ctx context.Context, _ *relay.Client) (*relay.Server, e
 	timeout := time.Duration(rt.Rule().PoolTimeout) * time.Millisecond
 	lifetime := time.Duration(rt.Rule().ServerLifetime) * time.Second
 	for {
-		s, dial, waited, err := rt.pool.AcquireWait(ctx, timeout)
+		s, dial, waited, err := rt.pool.AcquireWait(ctx, timeout, c)
 		switch {
 		case errors.Is(err, pool.ErrTimeout):
 			rt.countError(stats.ErrPoolTimeout)
