@@ -207,8 +207,12 @@ func (rt *Route) Acquire(ctx context.Context, c *relay.Client) (*relay.Server, e
 	}
 	timeout := time.Duration(rt.Rule().PoolTimeout) * time.Millisecond
 	lifetime := time.Duration(rt.Rule().ServerLifetime) * time.Second
+	var queuer pool.Queuer // nil, not a nil *Client, when no client asks (Greeting)
+	if c != nil {
+		queuer = c
+	}
 	for {
-		s, dial, waited, err := rt.pool.AcquireWait(ctx, timeout, c)
+		s, dial, waited, err := rt.pool.AcquireWait(ctx, timeout, queuer)
 		switch {
 		case errors.Is(err, pool.ErrTimeout):
 			rt.countError(stats.ErrPoolTimeout)
