@@ -5,24 +5,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/odyssey-go/odyssey/internal/config"
 	"github.com/odyssey-go/odyssey/internal/instance"
+	"github.com/odyssey-go/odyssey/internal/metrics/promtext"
 )
 
 // metricsConf has two transaction pools of one server each: app.app
@@ -259,63 +254,16 @@ func checkHistograms(t *testing.T, m map[string]float64) {
 	}
 }
 
-// scrapeMetrics fetches /metrics and parses it strictly (legacy metric
-// names), flattened to one value per series keyed
-// `name{database="d",user="u",extra="x"}`: database and user first, then
-// other labels by name, le last.
+// scrapeMetrics fetches /metrics and parses it strictly, flattened to one
+// value per series (promtext.Flatten).
 func scrapeMetrics(t *testing.T, port int) map[string]float64 {
 	t.Helper()
 	text := fetchMetrics(t, port)
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	out, err := promtext.Flatten(text)
 	if err != nil {
-		t.Fatalf("/metrics does not parse: %v\n%s", err, text)
-	}
-	out := make(map[string]float64)
-	for name, f := range fams {
-		for _, m := range f.GetMetric() {
-			ls := m.GetLabel()
-			switch f.GetType() {
-			case dto.MetricType_HISTOGRAM:
-				h := m.GetHistogram()
-				for _, b := range h.GetBucket() {
-					if !math.IsInf(b.GetUpperBound(), 1) {
-						out[seriesKey(name+"_bucket", ls, strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64))] = float64(b.GetCumulativeCount())
-					}
-				}
-				out[seriesKey(name+"_bucket", ls, "+Inf")] = float64(h.GetSampleCount())
-				out[seriesKey(name+"_count", ls, "")] = float64(h.GetSampleCount())
-				out[seriesKey(name+"_sum", ls, "")] = h.GetSampleSum()
-			case dto.MetricType_COUNTER:
-				out[seriesKey(name, ls, "")] = m.GetCounter().GetValue()
-			case dto.MetricType_GAUGE:
-				out[seriesKey(name, ls, "")] = m.GetGauge().GetValue()
-			}
-		}
+		t.Fatalf("/metrics: %v\n%s", err, text)
 	}
 	return out
-}
-
-func seriesKey(name string, labels []*dto.LabelPair, le string) string {
-	rank := map[string]int{"database": -2, "user": -1}
-	ls := slices.Clone(labels)
-	slices.SortFunc(ls, func(a, b *dto.LabelPair) int {
-		if ra, rb := rank[a.GetName()], rank[b.GetName()]; ra != rb {
-			return ra - rb
-		}
-		return strings.Compare(a.GetName(), b.GetName())
-	})
-	var parts []string
-	for _, l := range ls {
-		parts = append(parts, l.GetName()+"="+strconv.Quote(l.GetValue()))
-	}
-	if le != "" {
-		parts = append(parts, `le="`+le+`"`)
-	}
-	if len(parts) == 0 {
-		return name
-	}
-	return name + "{" + strings.Join(parts, ",") + "}"
 }
 
 func fetchMetrics(t *testing.T, port int) string {

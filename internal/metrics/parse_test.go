@@ -1,84 +1,18 @@
 package metrics
 
 import (
-	"math"
-	"slices"
-	"strconv"
-	"strings"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/odyssey-go/odyssey/internal/metrics/promtext"
 )
 
-// parseText parses the Prometheus text format strictly (legacy metric
-// names, as older Prometheus servers require) and flattens it to one value
-// per series, keyed `name{database="d",user="u",other="x"}`: database and
-// user first, then other labels by name, le last; histograms become their
-// _bucket, _sum and _count series.
+// parseText parses the Prometheus text format strictly and flattens it
+// (promtext.Flatten), failing the test when it does not parse.
 func parseText(t *testing.T, text string) map[string]float64 {
 	t.Helper()
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	out, err := promtext.Flatten(text)
 	if err != nil {
-		t.Fatalf("text format does not parse: %v\n%s", err, text)
-	}
-	out := make(map[string]float64)
-	for name, f := range fams {
-		for _, m := range f.GetMetric() {
-			labels := m.GetLabel()
-			switch f.GetType() {
-			case dto.MetricType_HISTOGRAM:
-				h := m.GetHistogram()
-				for _, b := range h.GetBucket() {
-					if !math.IsInf(b.GetUpperBound(), 1) {
-						out[key(name+"_bucket", labels, strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64))] = float64(b.GetCumulativeCount())
-					}
-				}
-				out[key(name+"_bucket", labels, "+Inf")] = float64(h.GetSampleCount())
-				out[key(name+"_count", labels, "")] = float64(h.GetSampleCount())
-				out[key(name+"_sum", labels, "")] = h.GetSampleSum()
-			case dto.MetricType_COUNTER:
-				out[key(name, labels, "")] = m.GetCounter().GetValue()
-			case dto.MetricType_GAUGE:
-				out[key(name, labels, "")] = m.GetGauge().GetValue()
-			case dto.MetricType_UNTYPED:
-				out[key(name, labels, "")] = m.GetUntyped().GetValue()
-			case dto.MetricType_SUMMARY:
-				out[key(name+"_count", labels, "")] = float64(m.GetSummary().GetSampleCount())
-			}
-		}
+		t.Fatalf("%v\n%s", err, text)
 	}
 	return out
-}
-
-func key(name string, labels []*dto.LabelPair, le string) string {
-	rank := func(n string) int {
-		switch n {
-		case "database":
-			return 0
-		case "user":
-			return 1
-		}
-		return 2
-	}
-	ls := slices.Clone(labels)
-	slices.SortFunc(ls, func(a, b *dto.LabelPair) int {
-		if ra, rb := rank(a.GetName()), rank(b.GetName()); ra != rb {
-			return ra - rb
-		}
-		return strings.Compare(a.GetName(), b.GetName())
-	})
-	var parts []string
-	for _, l := range ls {
-		parts = append(parts, l.GetName()+"="+strconv.Quote(l.GetValue()))
-	}
-	if le != "" {
-		parts = append(parts, `le="`+le+`"`)
-	}
-	if len(parts) == 0 {
-		return name
-	}
-	return name + "{" + strings.Join(parts, ",") + "}"
 }
