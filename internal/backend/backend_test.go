@@ -806,8 +806,10 @@ func TestDialRefusesAuthOkBeforeSCRAMFinal(t *testing.T) {
 			f.wait(t)
 			if err == nil {
 				conn.Close()
-				t.Skip("BUG? (hardening, needs a decision): Dial trusted AuthenticationOk before the server's SCRAM signature (AuthenticationSASLFinal) was checked; " +
-					"internal/backend.(*Conn).authenticate accepts authOK in any state. libpq does the same unless require_auth/channel_binding=require.")
+				t.Fatal("Dial trusted AuthenticationOk before the server's SCRAM signature (AuthenticationSASLFinal)")
+			}
+			if !strings.Contains(err.Error(), "before proving its SCRAM signature") {
+				t.Errorf("error %v, want the missing SCRAM signature named", err)
 			}
 		})
 	}

@@ -793,10 +793,7 @@ func TestRemovedServerNotRetained(t *testing.T) {
 		xs[3], last = nil, nil
 		runtime.GC()
 		if w.Value() != nil {
-			// Skip rather than fail so that CI (go test ./...) is not
-			// blocked; the test passes by itself once Remove is fixed.
-			t.Skipf("BUG: pool still references a server after it was taken and discarded (after Remove: %v): "+
-				"Pool.Remove shifts the idle slice with append without clearing its old last element", remove)
+			t.Fatalf("pool still references a server after it was taken and discarded (after Remove: %v)", remove)
 		}
 		runtime.KeepAlive(p)
 	}

@@ -1423,12 +1423,9 @@ func TestDrainWithIdleTimeout(t *testing.T) {
 				c.app.deadline = time.Now().Add(3 * time.Second) // well before the idle timeout
 				f, err := c.app.tryNext()
 				if errors.Is(err, os.ErrDeadlineExceeded) {
-					// Skip rather than fail so that CI is not blocked; the
-					// test passes by itself once the bug is fixed.
-					t.Skip("BUG: drained client not dropped at the transaction boundary when an idle timeout is set " +
-						"(RawConn path): Server.settle calls c.betweenTransactions() (Kill: SetReadDeadline(past)) and then " +
-						"c.armIdle(tx), whose SetReadDeadline(now+ClientIdleTimeout) replaces the kill deadline before Run's " +
-						"blocked read sees it; the client is dropped only when the idle timeout expires")
+					// The idle timer's read deadline must not replace the
+					// one that drops the drained client.
+					t.Fatal("drained client not dropped at the transaction boundary when an idle timeout is set")
 				}
 				if err != nil {
 					t.Fatal(err)
