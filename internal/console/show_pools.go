@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/odyssey-go/odyssey/internal/config"
+	"github.com/odyssey-go/odyssey/internal/router"
 	"github.com/odyssey-go/odyssey/internal/stats"
 )
 
@@ -35,17 +36,14 @@ func (v *view) pools(extended bool) *table {
 			t.cols = append(t.cols, int8Col("query_"+name), int8Col("transaction_"+name))
 		}
 	}
-	counts := v.clientCounts()
+	counts := router.CountClients(v.clients)
 	var querySketches, xactSketches []*stats.Sketch
 	for _, rt := range v.routes() {
-		cc := counts[rt]
-		if isLocal(rt) {
-			cc = clientCounts{active: rt.Clients()}
-		}
+		cc := counts.Of(rt)
 		sc := countServers(rt)
 		ps := rt.PoolStats()
 		row := []cell{str(rt.DB), str(rt.User),
-			num(cc.active), num(cc.waiting),
+			num(cc.Active), num(cc.Waiting),
 			num(sc.active), num(ps.Idle), num(0), num(sc.tested), num(max(0, ps.Total-sc.live)),
 			num(int64(ps.MaxWait / time.Second)), num(int64(ps.MaxWait % time.Second / time.Microsecond)),
 			str(rt.Rule().Pool.String())}

@@ -99,32 +99,6 @@ func boolCmp(a, b bool) int {
 	return -1
 }
 
-// isLocal reports whether a route is the console's own (no servers).
-func isLocal(rt *router.Route) bool {
-	st := rt.Rule().Storage
-	return st != nil && st.Type == config.StorageLocal
-}
-
-// clientCounts is how many of a route's clients do what.
-type clientCounts struct{ active, waiting, idle int }
-
-func (v *view) clientCounts() map[*router.Route]clientCounts {
-	out := make(map[*router.Route]clientCounts)
-	for _, c := range v.clients {
-		n := out[c.Route]
-		switch c.State() {
-		case relay.ClientActive:
-			n.active++
-		case relay.ClientWaiting:
-			n.waiting++
-		default:
-			n.idle++
-		}
-		out[c.Route] = n
-	}
-	return out
-}
-
 // serverCounts is how many of a route's open servers are in each state,
 // in PgBouncer's words: active (attached to a client or running an
 // internal query), tested (being reset), and live (every open one,

@@ -58,7 +58,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 	routes := rtr.Routes()
 	clients := rtr.Clients()
-	samples := sampleRoutes(routes, countClients(clients))
+	samples := sampleRoutes(routes, router.CountClients(clients))
 
 	c.collectLists(ch, samples, len(routes), len(clients))
 	for _, e := range rtr.Errors() {

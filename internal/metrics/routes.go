@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/odyssey-go/odyssey/internal/config"
-	"github.com/odyssey-go/odyssey/internal/relay"
 	"github.com/odyssey-go/odyssey/internal/router"
 	"github.com/odyssey-go/odyssey/internal/stats"
 )
@@ -71,27 +70,8 @@ func (h *hist) add(count uint64, sum float64, cum map[float64]uint64) {
 	}
 }
 
-// clientCounts are a route's main-phase clients by what they do.
-type clientCounts struct{ active, waiting int }
-
-// countClients counts the clients of each route.
-func countClients(clients []*router.Client) map[*router.Route]clientCounts {
-	out := make(map[*router.Route]clientCounts)
-	for _, c := range clients {
-		n := out[c.Route]
-		switch c.State() {
-		case relay.ClientActive:
-			n.active++
-		case relay.ClientWaiting:
-			n.waiting++
-		}
-		out[c.Route] = n
-	}
-	return out
-}
-
 // sampleRoutes reads every live route once, grouped by pair.
-func sampleRoutes(routes []*router.Route, clients map[*router.Route]clientCounts) map[pair]*routeSample {
+func sampleRoutes(routes []*router.Route, clients router.RouteClients) map[pair]*routeSample {
 	out := make(map[pair]*routeSample, len(routes))
 	for _, rt := range routes {
 		k := pair{db: rt.DB, user: rt.User}
@@ -100,19 +80,15 @@ func sampleRoutes(routes []*router.Route, clients map[*router.Route]clientCounts
 			s = &routeSample{}
 			out[k] = s
 		}
-		s.addRoute(rt, clients[rt])
+		s.addRoute(rt, clients.Of(rt))
 	}
 	return out
 }
 
-func (s *routeSample) addRoute(rt *router.Route, cc clientCounts) {
+func (s *routeSample) addRoute(rt *router.Route, cc router.ClientCounts) {
 	rule := rt.Rule()
-	if rule.Storage != nil && rule.Storage.Type == config.StorageLocal {
-		// The console's own route: its sessions are its active clients.
-		cc = clientCounts{active: rt.Clients()}
-	}
-	s.clActive += cc.active
-	s.clWaiting += cc.waiting
+	s.clActive += cc.Active
+	s.clWaiting += cc.Waiting
 
 	ps := rt.PoolStats()
 	live := 0

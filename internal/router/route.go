@@ -457,6 +457,13 @@ func unixEndpoint(dir string, port int) backend.Endpoint {
 // PoolStats returns the pool's counters.
 func (rt *Route) PoolStats() pool.Stats { return rt.pool.Stats() }
 
+// Local reports whether rt is a console route (storage type "local",
+// no servers).
+func (rt *Route) Local() bool {
+	st := rt.Rule().Storage
+	return st != nil && st.Type == config.StorageLocal
+}
+
 // Clients returns how many clients are on the route.
 func (rt *Route) Clients() int {
 	rt.router.mu.Lock()

@@ -246,6 +246,37 @@ type Client struct {
 	Key   uint64 // our BackendKeyData: process id << 32 | secret
 }
 
+// ClientCounts are a route's main-phase clients by what they are doing.
+type ClientCounts struct{ Active, Waiting int }
+
+// RouteClients are the client counts of each route (SHOW POOLS, metrics).
+type RouteClients map[*Route]ClientCounts
+
+// CountClients counts clients by route and state.
+func CountClients(clients []*Client) RouteClients {
+	out := make(RouteClients)
+	for _, c := range clients {
+		n := out[c.Route]
+		switch c.State() {
+		case relay.ClientActive:
+			n.Active++
+		case relay.ClientWaiting:
+			n.Waiting++
+		}
+		out[c.Route] = n
+	}
+	return out
+}
+
+// Of returns rt's counts. A console route has no pool: its sessions are
+// its active clients.
+func (m RouteClients) Of(rt *Route) ClientCounts {
+	if rt.Local() {
+		return ClientCounts{Active: rt.Clients()}
+	}
+	return m[rt]
+}
+
 // PID is the process id half of the client's BackendKeyData.
 func (c *Client) PID() uint32 { return uint32(c.Key >> 32) }
 
