@@ -16,7 +16,7 @@ func (v *view) lists() *table {
 		dbs[rt.DB], users[rt.User] = true, true
 		idle := rt.PoolStats().Idle
 		freeServers += idle
-		usedServers += max(0, countServers(rt).live-idle)
+		usedServers += max(0, rt.CountServers().Live-idle)
 	}
 	consoles := len(v.con.sessionList())
 	for _, row := range []struct {

@@ -40,11 +40,11 @@ func (v *view) pools(extended bool) *table {
 	var querySketches, xactSketches []*stats.Sketch
 	for _, rt := range v.routes() {
 		cc := counts.Of(rt)
-		sc := countServers(rt)
+		sc := rt.CountServers()
 		ps := rt.PoolStats()
 		row := []cell{str(rt.DB), str(rt.User),
 			num(cc.Active), num(cc.Waiting),
-			num(sc.active), num(ps.Idle), num(0), num(sc.tested), num(max(0, ps.Total-sc.live)),
+			num(sc.Active), num(ps.Idle), num(0), num(sc.Tested), num(max(0, ps.Total-sc.Live)),
 			num(int64(ps.MaxWait / time.Second)), num(int64(ps.MaxWait % time.Second / time.Microsecond)),
 			str(rt.Rule().Pool.String())}
 		if extended {

@@ -99,28 +99,6 @@ func boolCmp(a, b bool) int {
 	return -1
 }
 
-// serverCounts is how many of a route's open servers are in each state,
-// in PgBouncer's words: active (attached to a client or running an
-// internal query), tested (being reset), and live (every open one,
-// idle included).
-type serverCounts struct{ active, tested, live int }
-
-func countServers(rt *router.Route) serverCounts {
-	var n serverCounts
-	for _, s := range rt.Servers() {
-		switch s.State() {
-		case "closed":
-			continue
-		case "active", "query":
-			n.active++
-		case "reset":
-			n.tested++
-		}
-		n.live++
-	}
-	return n
-}
-
 // serverState maps a server's state to PgBouncer's names, matching the
 // sv_* columns of SHOW POOLS.
 func serverState(s *relay.Server) string {

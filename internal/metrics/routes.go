@@ -91,18 +91,10 @@ func (s *routeSample) addRoute(rt *router.Route, cc router.ClientCounts) {
 	s.clWaiting += cc.Waiting
 
 	ps := rt.PoolStats()
-	live := 0
-	for _, srv := range rt.Servers() {
-		switch srv.State() {
-		case "closed":
-			continue
-		case "active", "query":
-			s.svActive++
-		case "reset":
-			s.svTested++
-		}
-		live++
-	}
+	sc := rt.CountServers()
+	live := sc.Live
+	s.svActive += sc.Active
+	s.svTested += sc.Tested
 	s.svIdle += ps.Idle
 	s.svLogin += max(ps.Total-live, 0)
 	s.maxWait = max(s.maxWait, ps.MaxWait)

@@ -457,6 +457,29 @@ func unixEndpoint(dir string, port int) backend.Endpoint {
 // PoolStats returns the pool's counters.
 func (rt *Route) PoolStats() pool.Stats { return rt.pool.Stats() }
 
+// ServerCounts are how many of a route's open servers are in each state,
+// in PgBouncer's words: active (attached to a client or running an
+// internal query), tested (being reset), and live (every open one, idle
+// included).
+type ServerCounts struct{ Active, Tested, Live int }
+
+// CountServers counts rt's open servers by state (SHOW POOLS, metrics).
+func (rt *Route) CountServers() ServerCounts {
+	var n ServerCounts
+	for _, s := range rt.Servers() {
+		switch s.State() {
+		case "closed":
+			continue
+		case "active", "query":
+			n.Active++
+		case "reset":
+			n.Tested++
+		}
+		n.Live++
+	}
+	return n
+}
+
 // Local reports whether rt is a console route (storage type "local",
 // no servers).
 func (rt *Route) Local() bool {
