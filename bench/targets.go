@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -52,7 +51,7 @@ func startTargets(work string, pg *testpg.Server, odyssey string, poolSize int, 
 func startPgBouncer(work string, pg *testpg.Server, poolSize int, auth string) (target, func(), error) {
 	dir := filepath.Join(work, "pgbouncer")
 	os.MkdirAll(dir, 0o755)
-	port, err := freePort()
+	port, err := testpg.FreePort()
 	if err != nil {
 		return target{}, nil, err
 	}
@@ -108,7 +107,7 @@ log_disconnections = 0
 }
 
 func startOdyssey(work string, pg *testpg.Server, bin string, poolSize int, auth string) (target, func(), error) {
-	port, err := freePort()
+	port, err := testpg.FreePort()
 	if err != nil {
 		return target{}, nil, err
 	}
@@ -195,15 +194,6 @@ func waitReady(t target, auth string) error {
 
 func (t target) dsn() string {
 	return fmt.Sprintf("host=%s port=%d user=bench password=%s dbname=bench sslmode=disable", t.host, t.port, benchPassword)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func postgresCredential() (*syscall.Credential, error) {

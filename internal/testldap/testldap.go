@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/odyssey-go/odyssey/internal/testpg"
 )
 
 const (
@@ -153,7 +155,7 @@ func (s *Server) launch(bin string) error {
 	s.log = logFile
 	var lastErr error
 	for range portAttempts {
-		port, err := freePort()
+		port, err := testpg.FreePort()
 		if err != nil {
 			return fmt.Errorf("testldap: %w", err)
 		}
@@ -313,13 +315,4 @@ func (s *Server) logTail() string {
 		b = b[len(b)-4096:]
 	}
 	return string(b)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -108,7 +108,7 @@ type Server struct {
 // Start initializes a new cluster in a fresh temporary directory and starts
 // postgres on it. It returns once the server accepts TCP connections.
 func Start(opts Options) (*Server, error) {
-	return start(opts, freePort)
+	return start(opts, FreePort)
 }
 
 // start is Start with a replaceable source of port numbers.
@@ -451,8 +451,9 @@ func (s *Server) portTaken(offset int64) bool {
 	return strings.Contains(log, "could not bind") || strings.Contains(log, "Address already in use")
 }
 
-// freePort asks the kernel for an unused TCP port on Host.
-func freePort() (int, error) {
+// FreePort asks the kernel for an unused TCP port on Host (127.0.0.1),
+// for servers the tests and the benchmark start.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(Host, "0"))
 	if err != nil {
 		return 0, err

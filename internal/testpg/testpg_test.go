@@ -264,7 +264,7 @@ func TestStartRetriesTakenPort(t *testing.T) {
 			picked = append(picked, taken)
 			return taken, nil
 		}
-		port, err := freePort()
+		port, err := FreePort()
 		picked = append(picked, port)
 		return port, err
 	}
