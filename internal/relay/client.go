@@ -690,7 +690,7 @@ func (c *Client) rawReadLoop(fd uintptr) bool {
 		}
 		// Drained, and at a message boundary: wait for the next edge. A
 		// client that closes right after a complete request is noticed
-		// when the reply cannot be written (writeFromServer kills it);
+		// when the reply cannot be written (writeLocked kills it);
 		// mid-message, read on so that an EOF that came with the data is
 		// not missed.
 		if n < room && c.w == 0 && !c.walker.Continuing() {
@@ -716,13 +716,6 @@ func (c *Client) releaseBuf() {
 	}
 }
 
-// writeFromServer is the pump's write of replies. mid says the bytes end
-// inside a frame.
-func (c *Client) writeFromServer(b []byte, mid bool) {
-	c.writeMu.Lock()
-	c.writeLocked(b, mid)
-}
-
 // writeReplyLocked writes replies the pooler produced in the server's
 // place, counted as bytes sent like the server's own. The caller holds
 // writeMu; it unlocks.
@@ -731,7 +724,9 @@ func (c *Client) writeReplyLocked(b []byte) {
 	c.writeLocked(b, false)
 }
 
-// writeLocked is writeFromServer for a caller holding writeMu; it unlocks.
+// writeLocked writes replies to the client (the pump's, and the pooler's
+// own) for a caller holding writeMu; it unlocks. mid says the bytes end
+// inside a frame.
 func (c *Client) writeLocked(b []byte, mid bool) {
 	failed := false
 	if c.writeErr == nil {
