@@ -164,9 +164,9 @@ func TestStoreServerErrors(t *testing.T) {
 
 // handshake runs a TLS handshake between a server config and a client
 // config over loopback TCP (buffered, so that an alert written by the side
-// that fails never waits for the other) and returns the client's error,
-// the server's error and the server's view of the connection.
-func handshake(t *testing.T, server, client *tls.Config) (cerr, serr error, st tls.ConnectionState) {
+// that fails never waits for the other) and returns the server's view of
+// the connection, the client's error and the server's error.
+func handshake(t *testing.T, server, client *tls.Config) (st tls.ConnectionState, cerr, serr error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -206,7 +206,7 @@ func handshake(t *testing.T, server, client *tls.Config) (cerr, serr error, st t
 		_, cerr = io.ReadFull(cc, one[:])
 	}
 	<-done
-	return cerr, serr, st
+	return st, cerr, serr
 }
 
 func TestServerClientAuth(t *testing.T) {
@@ -258,7 +258,7 @@ func TestServerClientAuth(t *testing.T) {
 			if tc.cert != nil {
 				cc.Certificates = []tls.Certificate{*tc.cert}
 			}
-			cerr, serr, cs := handshake(t, srv.Current().Config, cc)
+			cs, cerr, serr := handshake(t, srv.Current().Config, cc)
 			if tc.ok != (cerr == nil && serr == nil) {
 				t.Fatalf("client error %v, server error %v; want success %v", cerr, serr, tc.ok)
 			}
@@ -307,7 +307,7 @@ func TestClientModes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cerr, serr, _ := handshake(t, server, c.Config(tc.host))
+			_, cerr, serr := handshake(t, server, c.Config(tc.host))
 			if tc.ok && (cerr != nil || serr != nil) {
 				t.Fatalf("client error %v, server error %v", cerr, serr)
 			}
@@ -330,7 +330,7 @@ func TestClientCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cerr, serr, cs := handshake(t, server, c.Config("localhost"))
+	cs, cerr, serr := handshake(t, server, c.Config("localhost"))
 	if cerr != nil || serr != nil {
 		t.Fatalf("client error %v, server error %v", cerr, serr)
 	}
@@ -351,7 +351,7 @@ func TestReload(t *testing.T) {
 	}
 	before := srv.Current()
 	client := &tls.Config{RootCAs: p.ca.Pool(), ServerName: "localhost"}
-	if cerr, serr, _ := handshake(t, before.Config, client); cerr != nil || serr != nil {
+	if _, cerr, serr := handshake(t, before.Config, client); cerr != nil || serr != nil {
 		t.Fatal(cerr, serr)
 	}
 
@@ -374,15 +374,15 @@ func TestReload(t *testing.T) {
 	if after == before || bytes.Equal(after.Binding, before.Binding) {
 		t.Fatal("reload did not replace the material")
 	}
-	if cerr, _, _ := handshake(t, after.Config, client); cerr == nil {
+	if _, cerr, _ := handshake(t, after.Config, client); cerr == nil {
 		t.Error("old CA still accepted after reload")
 	}
 	client2 := &tls.Config{RootCAs: ca2.Pool(), ServerName: "localhost"}
-	if cerr, serr, _ := handshake(t, after.Config, client2); cerr != nil || serr != nil {
+	if _, cerr, serr := handshake(t, after.Config, client2); cerr != nil || serr != nil {
 		t.Fatal(cerr, serr)
 	}
 	// Connections set up with the old material keep working with it.
-	if cerr, serr, _ := handshake(t, before.Config, client); cerr != nil || serr != nil {
+	if _, cerr, serr := handshake(t, before.Config, client); cerr != nil || serr != nil {
 		t.Fatal(cerr, serr)
 	}
 
