@@ -179,6 +179,12 @@ func (r *wireConn) readGreeting() wireGreeting {
 func (r *wireConn) query(sql string) ([][]string, *pgproto3.ErrorResponse) {
 	r.t.Helper()
 	r.sendQuery(sql)
+	return r.readResult()
+}
+
+// readResult reads the rows of a simple query up to ReadyForQuery.
+func (r *wireConn) readResult() ([][]string, *pgproto3.ErrorResponse) {
+	r.t.Helper()
 	var rows [][]string
 	var failed *pgproto3.ErrorResponse
 	for {
@@ -860,4 +866,40 @@ func TestStartupGreetingCanonicalValues(t *testing.T) {
 	if err := c.QueryRow(ctx, "select $1::int", pgx.QueryExecModeSimpleProtocol, 7).Scan(&n); err != nil || n != 7 {
 		t.Errorf("simple protocol query with an argument: %d, %v (direct to PostgreSQL it works)", n, err)
 	}
+}
+
+// TestStartupPipelined: bytes a client sends ahead of our answers are
+// neither lost nor misread. The login reads through a buffer; what it read
+// beyond the login starts the client's stream in the relay.
+func TestStartupPipelined(t *testing.T) {
+	p := startPooler(t, startupConf)
+	query, err := (&pgproto3.Query{String: "select 6*7"}).Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startup := startupPacket(proto30, "user", plainUser, "database", plainUser)
+	t.Run("startup and query in one write", func(t *testing.T) {
+		r := p.raw(t)
+		r.write(append(append([]byte(nil), startup...), query...))
+		r.readGreeting()
+		rows, e := r.readResult()
+		if e != nil || len(rows) != 1 || rows[0][0] != "42" {
+			t.Fatalf("pipelined query: rows %v, error %v", rows, e)
+		}
+		if got := r.queryOne("select 1+1"); got != "2" {
+			t.Fatalf("next query = %q", got)
+		}
+	})
+	t.Run("SSLRequest answered N, then startup and query", func(t *testing.T) {
+		r := p.raw(t)
+		r.write(append(append(requestPacket(codeSSLRequest), startup...), query...))
+		if b := r.readByte(); b != 'N' {
+			t.Fatalf("SSLRequest answered %q, want 'N'", b)
+		}
+		r.readGreeting()
+		rows, e := r.readResult()
+		if e != nil || len(rows) != 1 || rows[0][0] != "42" {
+			t.Fatalf("pipelined query: rows %v, error %v", rows, e)
+		}
+	})
 }

@@ -715,3 +715,17 @@ listen {
 		t.Errorf("got %s %q", pe.Code, pe.Message)
 	}
 }
+
+// TestTLSUnencryptedDataAfterSSLRequest: a byte sent after the SSLRequest
+// before the handshake is refused with 08P01, as PostgreSQL does since
+// CVE-2021-23214, and never read as part of the encrypted stream.
+func TestTLSUnencryptedDataAfterSSLRequest(t *testing.T) {
+	k := newTLSPKI(t)
+	p := startPooler(t, tlsBaseConf(k, "allow")+rule(authRuleItems("none", "", "")))
+	r := p.raw(t)
+	r.write(append(requestPacket(codeSSLRequest), startupPacket(proto30, "user", plainUser, "database", plainUser)...))
+	e := r.readUntilClosed(5 * time.Second)
+	if e == nil || e.Code != "08P01" || !strings.Contains(e.Message, "unencrypted data after SSL request") {
+		t.Fatalf("got %s, want 08P01 unencrypted data after SSL request", startupErrText(e))
+	}
+}

@@ -310,13 +310,13 @@ func (s *session) sendAuth(code uint32, data []byte) error {
 	msg, start := pgwire.BeginMessage(nil, pgwire.MsgAuthentication)
 	msg = binary.BigEndian.AppendUint32(msg, code)
 	msg = append(msg, data...)
-	_, err := s.conn.Write(pgwire.FinishMessage(msg, start))
+	_, err := s.out.Write(pgwire.FinishMessage(msg, start))
 	return err
 }
 
 // readPassword reads the client's next authentication message body.
 func (s *session) readPassword() ([]byte, error) {
-	typ, body, err := pgwire.ReadMessage(s.conn, nil, pgwire.MaxAuthMessageLen)
+	typ, body, err := pgwire.ReadMessage(s.in, nil, pgwire.MaxAuthMessageLen)
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ func (s *session) serveConsole(ctx context.Context, rtr *router.Router, rule *co
 	if s.f.logSession(rtr) {
 		s.log.Info("console client logged in", "login_ms", time.Since(s.start).Milliseconds())
 	}
-	err = s.f.Console(ConsoleClient{ID: s.id, Conn: s.conn, DB: db, User: user, Rule: rule, Log: s.log})
+	err = s.f.Console(ConsoleClient{ID: s.id, Conn: withLeftover(s.conn, s.takeLeftover()), DB: db, User: user, Rule: rule, Log: s.log})
 	if s.f.logSession(rtr) {
 		s.log.Info("console client disconnected")
 	}

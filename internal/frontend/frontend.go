@@ -6,6 +6,7 @@
 package frontend
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -98,7 +99,9 @@ type session struct {
 	// for deadlines from other goroutines (Shutdown) and for closing.
 	conn    net.Conn
 	raw     net.Conn
-	tlsConn *tls.Conn // nil without TLS
+	in      *bufio.Reader // reads conn during the login (see loginio.go)
+	out     io.Writer     // writes conn
+	tlsConn *tls.Conn     // nil without TLS
 	// binding is the tls-server-end-point data of the certificate this
 	// connection was served, for SCRAM-SHA-256-PLUS.
 	binding []byte
@@ -114,7 +117,8 @@ type session struct {
 
 // Serve runs the connection to its end and closes it.
 func (f *Frontend) Serve(ctx context.Context, conn net.Conn, listen *config.Listen) {
-	s := &session{f: f, conn: conn, raw: conn, id: router.NewID('c'), listen: listen, start: time.Now()}
+	s := &session{f: f, raw: conn, id: router.NewID('c'), listen: listen, start: time.Now()}
+	s.setConn(conn)
 	s.log = f.Log.With("client", s.id, "addr", conn.RemoteAddr().String())
 	if !f.track(s, true) {
 		s.reportError(shutdownError)
@@ -139,6 +143,7 @@ func (f *Frontend) Serve(ctx context.Context, conn net.Conn, listen *config.List
 		return
 	}
 	f.track(s, false)
+	s.releaseLogin()
 	if s.stopped.Load() {
 		err = shutdownError
 	}
@@ -185,7 +190,7 @@ func (s *session) sendError(pe *pgwire.Error) {
 	}
 	e.Message = "odyssey: " + s.id + ": " + e.Message
 	s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	s.conn.Write(pgwire.AppendErrorResponse(nil, &e))
+	s.out.Write(pgwire.AppendErrorResponse(nil, &e))
 }
 
 func (s *session) run(ctx context.Context) (*mainPhase, error) {
@@ -205,7 +210,7 @@ func (s *session) run(ctx context.Context) (*mainPhase, error) {
 func (s *session) startup() (*pgwire.Startup, error) {
 	var sawSSL, sawGSS bool
 	for {
-		st, err := pgwire.ReadStartup(s.conn)
+		st, err := pgwire.ReadStartup(s.in)
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +228,7 @@ func (s *session) startup() (*pgwire.Startup, error) {
 				return nil, pgwire.ProtocolError("duplicate GSSENCRequest")
 			}
 			sawGSS = true
-			if _, err := s.conn.Write([]byte{'N'}); err != nil {
+			if _, err := s.out.Write([]byte{'N'}); err != nil {
 				return nil, err
 			}
 		case pgwire.KindCancel:
@@ -257,7 +262,7 @@ func (s *session) negotiate(st *pgwire.Startup) error {
 		msg = append(msg, o...)
 		msg = append(msg, 0)
 	}
-	_, err := s.conn.Write(pgwire.FinishMessage(msg, start))
+	_, err := s.out.Write(pgwire.FinishMessage(msg, start))
 	return err
 }
 
@@ -352,7 +357,7 @@ func (s *session) join(ctx context.Context, st *pgwire.Startup, rtr *router.Rout
 		p.Set(kv.Name, kv.Value, defaults)
 	}
 	c := relay.NewClient(relay.ClientConfig{
-		ID: s.id, Conn: s.conn, Log: s.log, Attacher: route,
+		ID: s.id, Conn: s.conn, Pending: s.takeLeftover(), Log: s.log, Attacher: route,
 		Policy: route.Policy(), Defaults: defaults, Params: p, Stats: route.Stats(),
 		Sleeper: s.f.Sleeper,
 	})
@@ -441,7 +446,7 @@ func (s *session) greet(greeting []pgwire.Param, params []pgwire.Param, key uint
 	}
 	b = pgwire.AppendBackendKeyData(b, uint32(key>>32), uint32(key))
 	b = pgwire.AppendReadyForQuery(b, pgwire.TxIdle)
-	_, err := s.conn.Write(b)
+	_, err := s.out.Write(b)
 	return err
 }
 

@@ -39,21 +39,23 @@ func (s *session) answerSSLRequest() error {
 		s.log.Error("listen tls is unusable, answering SSLRequest with N", "error", err)
 	}
 	if srv == nil {
-		_, err := s.conn.Write([]byte{'N'})
+		_, err := s.out.Write([]byte{'N'})
 		return err
 	}
-	if _, err := s.conn.Write([]byte{'S'}); err != nil {
+	// A plain-text byte sent after the SSLRequest must not be taken for
+	// part of the encrypted stream (CVE-2021-23214); as PostgreSQL, refuse.
+	if s.in.Buffered() > 0 {
+		return pgwire.ProtocolError("received unencrypted data after SSL request")
+	}
+	if _, err := s.out.Write([]byte{'S'}); err != nil {
 		return err
 	}
-	// ReadStartup reads exactly one packet, so no plain-text byte sent
-	// after the SSLRequest can be taken for part of the encrypted stream
-	// (CVE-2021-23214): the handshake would read it and fail.
 	m := srv.Current()
 	tc := tls.Server(s.raw, m.Config)
 	if err := tc.Handshake(); err != nil {
 		return fmt.Errorf("TLS handshake: %w", err)
 	}
-	s.conn = tc
+	s.setConn(tc)
 	s.tlsConn = tc
 	s.binding = m.Binding
 	s.log = s.log.With("tls", tls.VersionName(tc.ConnectionState().Version))

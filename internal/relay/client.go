@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/odyssey-go/odyssey/internal/pgwire"
+	"github.com/odyssey-go/odyssey/internal/sockio"
 	"github.com/odyssey-go/odyssey/internal/stats"
 )
 
@@ -52,8 +53,11 @@ var errTerminate = errors.New("client terminated")
 
 // ClientConfig is what NewClient needs.
 type ClientConfig struct {
-	ID       string
-	Conn     net.Conn // owned by the caller, who closes it after Run returns
+	ID   string
+	Conn net.Conn // owned by the caller, who closes it after Run returns
+	// Pending are bytes the client sent that were read during its login,
+	// relayed before anything read from Conn.
+	Pending  []byte
 	Log      *slog.Logger
 	Attacher Attacher
 	Policy   *PolicyRef
@@ -97,7 +101,7 @@ type Client struct {
 	// Writes to the client: by the attached server's pump, or by Run's
 	// goroutine when nothing is attached. writeMu orders them.
 	writeMu  sync.Mutex
-	out      *writer
+	out      *sockio.Writer
 	outMid   bool // the last write ended inside a frame
 	writeErr error
 
@@ -132,6 +136,7 @@ type Client struct {
 	sleepReq atomic.Bool // Hibernate asked; the goroutine decides
 	onEnd    func(error)
 	started  bool
+	pending  []byte // ClientConfig.Pending, until run takes it
 
 	// For the console: what the client does now and when it last asked.
 	stats       *stats.Route
@@ -207,10 +212,11 @@ func NewClient(cfg ClientConfig) *Client {
 		policy:    cfg.Policy,
 		defaults:  cfg.Defaults,
 		params:    cfg.Params,
-		out:       newWriter(cfg.Conn),
+		out:       sockio.NewWriter(cfg.Conn),
 		stats:     cfg.Stats,
 		Connected: time.Now(),
 		sleeper:   cfg.Sleeper,
+		pending:   cfg.Pending,
 		sleepFD:   -1,
 		watch:     cfg.Policy.Load().watchesIdle(),
 		startup:   cfg.Params.Clone(),
@@ -333,6 +339,16 @@ func (c *Client) idleAttachment() bool {
 // readLoop reads and forwards until an error ends it (EOF, a deadline, a
 // protocol error, Terminate).
 func (c *Client) readLoop() error {
+	for len(c.pending) > 0 {
+		// A few bytes at most (a login's read buffer): they fit the
+		// empty read buffer of a client starting.
+		c.takeBuf()
+		n := copy(c.buf[c.w:], c.pending)
+		c.pending = c.pending[n:]
+		if err := c.consume(n); err != nil {
+			return err
+		}
+	}
 	if c.raw == nil {
 		for {
 			c.takeBuf()
@@ -644,10 +660,10 @@ func (c *Client) writeServer(s *Server, deploy, run []byte) error {
 	s.wmu.Lock()
 	var err error
 	if deploy != nil {
-		err = s.out.write(deploy)
+		_, err = s.out.Write(deploy)
 	}
 	if err == nil {
-		err = s.out.write(run)
+		_, err = s.out.Write(run)
 	}
 	s.wmu.Unlock()
 	if err != nil {
@@ -668,7 +684,7 @@ func (c *Client) rawReadLoop(fd uintptr) bool {
 	for {
 		c.takeBuf()
 		room := len(c.buf) - c.w
-		n, errno := sysRead(fd, c.buf[c.w:])
+		n, errno := sockio.Read(fd, c.buf[c.w:])
 		switch {
 		case errno == syscall.EINTR:
 			continue
@@ -730,7 +746,7 @@ func (c *Client) writeReplyLocked(b []byte) {
 func (c *Client) writeLocked(b []byte, mid bool) {
 	failed := false
 	if c.writeErr == nil {
-		if err := c.out.write(b); err != nil {
+		if _, err := c.out.Write(b); err != nil {
 			c.writeErr = err
 			failed = true
 		}
@@ -752,7 +768,7 @@ func (c *Client) writeOwn(b []byte) {
 	c.writeMu.Lock()
 	if c.writeErr == nil && !c.outMid {
 		c.conn.SetWriteDeadline(time.Now().Add(time.Second))
-		if err := c.out.write(b); err != nil {
+		if _, err := c.out.Write(b); err != nil {
 			c.writeErr = err
 		}
 	}

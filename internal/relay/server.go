@@ -16,6 +16,7 @@ import (
 
 	"github.com/odyssey-go/odyssey/internal/backend"
 	"github.com/odyssey-go/odyssey/internal/pgwire"
+	"github.com/odyssey-go/odyssey/internal/sockio"
 	"github.com/odyssey-go/odyssey/internal/sqlmin"
 	"github.com/odyssey-go/odyssey/internal/stats"
 )
@@ -86,7 +87,7 @@ type Server struct {
 	offline atomic.Bool // close at the next release instead of pooling (DROP SERVERS)
 
 	wmu sync.Mutex // serializes writes to the server (client requests, reset, internal queries)
-	out *writer
+	out *sockio.Writer
 
 	// Owned by the pump goroutine.
 	buf    []byte
@@ -158,7 +159,7 @@ func NewServer(id string, conn *backend.Conn, home Home, policy *PolicyRef, defa
 		defaults: defaults,
 		log:      log,
 		buf:      make([]byte, serverBufSize),
-		out:      newWriter(conn.Conn),
+		out:      sockio.NewWriter(conn.Conn),
 		stats:    home.Stats(),
 		tx:       pgwire.TxIdle,
 		lastUsed: time.Now(),
@@ -199,7 +200,7 @@ func (s *Server) readLoop() error {
 			err := raw.Read(func(fd uintptr) bool {
 				for {
 					room := len(s.buf) - s.w
-					n, errno := sysRead(fd, s.buf[s.w:])
+					n, errno := sockio.Read(fd, s.buf[s.w:])
 					switch {
 					case errno == syscall.EINTR:
 						continue
@@ -1088,7 +1089,8 @@ func (s *Server) Query(ctx context.Context, sql string) ([][]string, error) {
 func (s *Server) write(b []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	return s.out.write(b)
+	_, err := s.out.Write(b)
+	return err
 }
 
 // Applied records session parameters set on the server by Query, so the
