@@ -56,6 +56,9 @@ func main() {
 }
 
 func run(o options) error {
+	if err := checkOnly(o); err != nil {
+		return err
+	}
 	for _, tool := range []string{"pgbench", "pgbouncer"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not found on PATH (make bench installs pgbouncer with apt-get)", tool)
@@ -165,4 +168,22 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// checkOnly refuses a -only name that is no scenario, before anything
+// starts: a typo would otherwise run nothing and print an empty table.
+func checkOnly(o options) error {
+	if o.only == "" {
+		return nil
+	}
+	var names []string
+	for _, sc := range scenarios(o) {
+		names = append(names, sc.name)
+	}
+	for _, name := range strings.Split(o.only, ",") {
+		if !contains(names, name) {
+			return fmt.Errorf("-only: no scenario %q (scenarios: %s)", name, strings.Join(names, ", "))
+		}
+	}
+	return nil
 }
