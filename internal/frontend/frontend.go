@@ -426,7 +426,9 @@ func (f *Frontend) logSession(r *router.Router) bool { return r.Config().LogSess
 // greet sends AuthenticationOk, the session parameters, our key and
 // ReadyForQuery in one write.
 func (s *session) greet(greeting []pgwire.Param, params []pgwire.Param, key uint64) error {
-	b := pgwire.AppendAuthOK(nil)
+	// A usual greeting (PostgreSQL's 14 parameters) is under 1 KB: one
+	// allocation instead of a growing buffer's eight.
+	b := pgwire.AppendAuthOK(make([]byte, 0, 1024))
 	sent := make(map[string]bool, len(greeting))
 	for _, g := range greeting {
 		v := g.Value
