@@ -20,9 +20,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/odyssey-go/odyssey/internal/testpg"
@@ -87,7 +89,11 @@ func run(o options) error {
 		return err
 	}
 	defer pg.Stop()
-	ctx := context.Background()
+	// SIGINT or SIGTERM stop the run between measurements (pgbench is
+	// killed), and the deferred stops clean up: no PostgreSQL, PgBouncer
+	// or pooler is left behind.
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
 	for _, sql := range []string{
 		"CREATE ROLE bench LOGIN SUPERUSER PASSWORD '" + benchPassword + "'",
 		"CREATE DATABASE bench OWNER bench",
@@ -128,8 +134,14 @@ func run(o options) error {
 					continue
 				}
 				r, err := sc.run(ctx, t, o, work)
+				if err == nil {
+					err = ctx.Err()
+				}
 				if err != nil {
 					stop()
+					if ctx.Err() != nil {
+						return fmt.Errorf("interrupted during %s on %s", sc.name, t.name)
+					}
 					return fmt.Errorf("%s on %s: %w", sc.name, t.name, err)
 				}
 				r.scenario, r.target, r.round = sc.name, t.name, round

@@ -28,7 +28,7 @@ type scenario struct {
 func scenarios(o options) []scenario {
 	pgb := func(args ...string) func(context.Context, target, options, string) (result, error) {
 		return func(ctx context.Context, t target, o options, work string) (result, error) {
-			return runPgbench(t, o, work, args)
+			return runPgbench(ctx, t, o, work, args)
 		}
 	}
 	return []scenario{
@@ -142,7 +142,7 @@ var (
 
 // runPgbench runs pgbench with args against t and parses its report and
 // its sampled per-transaction log (for p99).
-func runPgbench(t target, o options, work string, args []string) (result, error) {
+func runPgbench(ctx context.Context, t target, o options, work string, args []string) (result, error) {
 	logDir, err := os.MkdirTemp(work, "pgbench-log-")
 	if err != nil {
 		return result{}, err
@@ -155,7 +155,7 @@ func runPgbench(t target, o options, work string, args []string) (result, error)
 		"-n", // no vacuum before the run
 	}, args...)
 	full = append(full, "bench")
-	cmd := exec.Command("pgbench", full...)
+	cmd := exec.CommandContext(ctx, "pgbench", full...)
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+benchPassword)
 	p := startProbe(t.pid)
 	out, err := cmd.CombinedOutput()
