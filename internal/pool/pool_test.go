@@ -210,6 +210,47 @@ func TestRepeatedWaitsTimeOutAfresh(t *testing.T) {
 	})
 }
 
+// TestWaitersWithDifferentTimeouts: the queue's one timer serves waiters
+// whose timeouts differ (a reload changed pool_timeout): each times out at
+// its own deadline, out of queue order, and one that waits forever stays.
+func TestWaitersWithDifferentTimeouts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := pool.New[*srv](1)
+		s := fill(t, p, 1)[0]
+		start := time.Now()
+		type ended struct {
+			name string
+			err  error
+			at   time.Duration
+		}
+		results := make(chan ended, 4)
+		queue := func(name string, timeout time.Duration) {
+			go func() {
+				_, _, err := p.Acquire(context.Background(), timeout)
+				results <- ended{name, err, time.Since(start)}
+			}()
+			synctest.Wait() // queued in this order
+		}
+		queue("10s", 10*time.Second)
+		queue("forever", 0)
+		queue("2s", 2*time.Second)
+		queue("5s", 5*time.Second)
+		for _, want := range []ended{{"2s", pool.ErrTimeout, 2 * time.Second}, {"5s", pool.ErrTimeout, 5 * time.Second}, {"10s", pool.ErrTimeout, 10 * time.Second}} {
+			got := <-results
+			if got.name != want.name || !errors.Is(got.err, want.err) || got.at != want.at {
+				t.Fatalf("got %s: %v after %v, want %s: %v after %v", got.name, got.err, got.at, want.name, want.err, want.at)
+			}
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		wantStats(t, p, pool.Stats{Size: 1, Total: 1, Waiting: 1, MaxWait: time.Hour + 10*time.Second})
+		p.Release(s)
+		if got := <-results; got.name != "forever" || got.err != nil {
+			t.Fatalf("the waiter without a timeout: %+v", got)
+		}
+	})
+}
+
 func TestAcquireZeroTimeoutWaitsForever(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := pool.New[*srv](1)

@@ -8,8 +8,8 @@ type waiter[S comparable] struct {
 	ch         chan grant[S]
 	prev, next *waiter[S]
 	queued     bool
-	since      time.Time   // when it started waiting
-	timer      *time.Timer // the pool_timeout of its wait, reused
+	since      time.Time // when it started waiting
+	deadline   time.Time // when it times out (zero: never); see Pool.expire
 }
 
 // waitList is an intrusive FIFO so that a waiter that gives up leaves the
