@@ -66,6 +66,10 @@ func (r result) brief() string {
 		return fmt.Sprintf("held RSS %.1f MB, peak RSS %.1f MB", r.heldRSSMB, r.peakRSSMB)
 	case r.scenario == "large-40mb":
 		return fmt.Sprintf("%.3f s per 40 MB value, peak RSS %.1f MB", r.seconds, r.peakRSSMB)
+	case r.transactions == 0:
+		// PostgreSQL alone starts a backend per client, slowly on small
+		// machines: 1000 of them can take longer than the run.
+		return "no transaction finished: opening the connections took the whole run (try a longer -duration)"
 	}
 	return fmt.Sprintf("tps %.0f, mean %.2f ms, p99 %.2f ms, failed %d, cpu/tx %.1f µs, peak RSS %.1f MB",
 		r.tps, r.latencyMs, r.p99Ms, r.failed, r.cpuPerTxUs, r.peakRSSMB)
