@@ -684,20 +684,15 @@ func (c *Client) rawReadLoop(fd uintptr) bool {
 	for {
 		c.takeBuf()
 		room := len(c.buf) - c.w
-		n, errno := sockio.Read(fd, c.buf[c.w:])
-		switch {
-		case errno == syscall.EINTR:
-			continue
-		case errno == syscall.EAGAIN:
+		n, wait, err := sockio.ReadOnce(fd, c.buf[c.w:])
+		if wait {
 			if c.w == 0 {
 				c.releaseBuf()
 			}
 			return false
-		case errno != 0:
-			c.loopErr = errno
-			return true
-		case n == 0:
-			c.loopErr = io.EOF
+		}
+		if err != nil {
+			c.loopErr = err
 			return true
 		}
 		if err := c.consume(n); err != nil {

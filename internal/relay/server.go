@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -200,17 +199,12 @@ func (s *Server) readLoop() error {
 			err := raw.Read(func(fd uintptr) bool {
 				for {
 					room := len(s.buf) - s.w
-					n, errno := sockio.Read(fd, s.buf[s.w:])
-					switch {
-					case errno == syscall.EINTR:
-						continue
-					case errno == syscall.EAGAIN:
+					n, wait, err := sockio.ReadOnce(fd, s.buf[s.w:])
+					if wait {
 						return false
-					case errno != 0:
-						loopErr = errno
-						return true
-					case n == 0:
-						loopErr = io.EOF
+					}
+					if err != nil {
+						loopErr = err
 						return true
 					}
 					s.w += n

@@ -29,6 +29,26 @@ func Read(fd uintptr, b []byte) (int, syscall.Errno) {
 	return int(n), e
 }
 
+// ReadOnce reads once from a non-blocking fd, again on EINTR. It returns
+// n > 0 bytes, or wait when nothing is there yet (EAGAIN: wait for
+// readiness), or an error: io.EOF at the end of the stream, or the errno.
+func ReadOnce(fd uintptr, b []byte) (n int, wait bool, err error) {
+	for {
+		n, errno := Read(fd, b)
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno == syscall.EAGAIN:
+			return 0, true, nil
+		case errno != 0:
+			return 0, false, errno
+		case n == 0:
+			return 0, false, io.EOF
+		}
+		return n, false, nil
+	}
+}
+
 // Write writes to a non-blocking fd.
 func Write(fd uintptr, b []byte) (int, syscall.Errno) {
 	if len(b) == 0 {
@@ -143,20 +163,7 @@ func (r *Reader) Read(b []byte) (int, error) {
 }
 
 func (r *Reader) readFD(fd uintptr) bool {
-	for {
-		n, errno := Read(fd, r.buf)
-		switch {
-		case errno == syscall.EINTR:
-			continue
-		case errno == syscall.EAGAIN:
-			return false
-		case errno != 0:
-			r.err = errno
-		case n == 0:
-			r.err = io.EOF
-		default:
-			r.n = n
-		}
-		return true
-	}
+	n, wait, err := ReadOnce(fd, r.buf)
+	r.n, r.err = n, err
+	return !wait
 }
