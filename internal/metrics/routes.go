@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/odyssey-go/odyssey/internal/config"
@@ -131,7 +133,9 @@ func (s *routeSample) addRoute(rt *router.Route, cc router.ClientCounts) {
 
 // betterQuantiles reports whether a's rule should say which quantiles its
 // pair reports rather than b's: a current route before a retired one,
-// then the busier.
+// then the busier, then (equally busy) a rule that asks for quantiles,
+// then the rule written first. The ties matter: routes come in map order,
+// and the choice must not change from one scrape to the next.
 func betterQuantiles(a, b *router.Route) bool {
 	if b == nil {
 		return true
@@ -139,7 +143,15 @@ func betterQuantiles(a, b *router.Route) bool {
 	if a.Obsolete() != b.Obsolete() {
 		return !a.Obsolete()
 	}
-	return a.Stats().Queries.Load() > b.Stats().Queries.Load()
+	if qa, qb := a.Stats().Queries.Load(), b.Stats().Queries.Load(); qa != qb {
+		return qa > qb
+	}
+	ra, rb := a.Rule(), b.Rule()
+	if asks := len(ra.Quantiles) > 0; asks != (len(rb.Quantiles) > 0) {
+		return asks
+	}
+	return cmp.Or(strings.Compare(ra.Pos.File, rb.Pos.File), cmp.Compare(ra.Pos.Line, rb.Pos.Line),
+		cmp.Compare(ra.Pos.Column, rb.Pos.Column)) < 0
 }
 
 // addHistograms reads the route's latency sketches. Waits are different:
