@@ -153,7 +153,13 @@ func (s *Sink) Write(p []byte) (int, error) {
 }
 
 // Reopen closes and reopens the log file (after logrotate moved it).
+// The file is created with the lock held, so that once it exists every
+// record goes to it: a record written between its creation and the swap
+// would otherwise land in the rotated file, after a watcher (logrotate's
+// postrotate, a test) saw the new one appear.
 func (s *Sink) Reopen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.path == "" {
 		return nil
 	}
@@ -161,13 +167,10 @@ func (s *Sink) Reopen() error {
 	if err != nil {
 		return fmt.Errorf("open log file: %w", err)
 	}
-	s.mu.Lock()
-	old := s.file
-	s.file = f
-	s.mu.Unlock()
-	if old != nil {
-		old.Close()
+	if s.file != nil {
+		s.file.Close()
 	}
+	s.file = f
 	return nil
 }
 
