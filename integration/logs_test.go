@@ -426,16 +426,12 @@ storage "pg" {
 	})
 	c2 := p.connect(plainUser, plainUser, "")
 	mustExec(t, c2, "select 'after_rotate_marker'")
-	inNew := func() bool {
+	inNew := pollUntil(10*time.Second, func() bool {
 		data, _ := os.ReadFile(logPath)
 		return strings.Contains(string(data), "after_rotate_marker")
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !inNew() && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
 	old, _ := os.ReadFile(rotated)
-	if !inNew() {
+	if !inNew {
 		cur, _ := os.ReadFile(logPath)
 		t.Fatalf("no new lines in the reopened log file after 10s; marker in the rotated file: %v\nnew file:\n%s",
 			strings.Contains(string(old), "after_rotate_marker"), cur)

@@ -232,13 +232,22 @@ func sqlState(err error) string {
 // waitFor polls cond until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !pollUntil(d, cond) {
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// pollUntil checks cond, backing off up to 50ms between checks, until it
+// holds (true) or d has passed (false), for a caller that says more than
+// waitFor can when it times out.
+func pollUntil(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
 		if cond() {
-			return
+			return true
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			return false
 		}
 		time.Sleep(delay)
 	}
