@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -120,7 +121,7 @@ func run(o options) error {
 
 	var results []result
 	for _, sc := range scenarios(o) {
-		if o.only != "" && !contains(strings.Split(o.only, ","), sc.name) {
+		if o.only != "" && !slices.Contains(onlyNames(o), sc.name) {
 			continue
 		}
 		fmt.Printf("== %s\n", sc.name)
@@ -160,13 +161,14 @@ func run(o options) error {
 	return nil
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if strings.TrimSpace(x) == s {
-			return true
-		}
+// onlyNames are the scenario names -only lists, spaces around them
+// dropped.
+func onlyNames(o options) []string {
+	names := strings.Split(o.only, ",")
+	for i := range names {
+		names[i] = strings.TrimSpace(names[i])
 	}
-	return false
+	return names
 }
 
 // median of a non-empty sample.
@@ -192,8 +194,8 @@ func checkOnly(o options) error {
 	for _, sc := range scenarios(o) {
 		names = append(names, sc.name)
 	}
-	for _, name := range strings.Split(o.only, ",") {
-		if !contains(names, name) {
+	for _, name := range onlyNames(o) {
+		if !slices.Contains(names, name) {
 			return fmt.Errorf("-only: no scenario %q (scenarios: %s)", name, strings.Join(names, ", "))
 		}
 	}
