@@ -77,16 +77,30 @@ type Queuer interface {
 // queue (zero on the fast path, which reads no clock), and tells q (if not
 // nil) when it joins the queue.
 func (p *Pool[S]) AcquireWait(ctx context.Context, timeout time.Duration, q Queuer) (s S, dial bool, waited time.Duration, err error) {
+	return p.AcquireMatch(ctx, timeout, q, nil)
+}
+
+// AcquireMatch is AcquireWait for a caller that can use only some servers
+// (match; nil: any). It prefers, in this order: an idle server that
+// matches (the most recently released), a slot to dial one when the pool
+// has room, the least recently released idle server that does not match
+// (the caller closes it and dials in its slot), then a wait in the queue,
+// which may also end with a server that does not match. An unlimited pool
+// takes an idle server that does not match before it grows: its servers
+// stay as many as its busiest moment needed.
+func (p *Pool[S]) AcquireMatch(ctx context.Context, timeout time.Duration, q Queuer, match func(S) bool) (s S, dial bool, waited time.Duration, err error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return s, false, 0, ErrClosed
 	}
-	if n := len(p.idle); n > 0 {
-		s = p.idle[n-1]
-		var zero S
-		p.idle[n-1] = zero
-		p.idle = p.idle[:n-1]
+	if i := p.matchIdleLocked(match); i >= 0 {
+		s = p.takeIdleLocked(i)
+		p.mu.Unlock()
+		return s, false, 0, nil
+	}
+	if p.size == 0 && len(p.idle) > 0 {
+		s = p.takeIdleLocked(0)
 		p.mu.Unlock()
 		return s, false, 0, nil
 	}
@@ -94,6 +108,11 @@ func (p *Pool[S]) AcquireWait(ctx context.Context, timeout time.Duration, q Queu
 		p.total++
 		p.mu.Unlock()
 		return s, true, 0, nil
+	}
+	if len(p.idle) > 0 {
+		s = p.takeIdleLocked(0)
+		p.mu.Unlock()
+		return s, false, 0, nil
 	}
 	w, _ := p.spare.Get().(*waiter[S])
 	if w == nil {
@@ -114,6 +133,48 @@ func (p *Pool[S]) AcquireWait(ctx context.Context, timeout time.Duration, q Queu
 	waited = time.Since(w.since)
 	p.spare.Put(w) // not queued and its channel drained: wait saw to both
 	return s, dial, waited, err
+}
+
+// TryAcquire is Acquire that never waits: an idle server, or a slot to
+// dial one when the pool has room; ok false when it has neither (or is
+// closed).
+func (p *Pool[S]) TryAcquire() (s S, dial, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		return s, false, false
+	case len(p.idle) > 0:
+		return p.takeIdleLocked(len(p.idle) - 1), false, true
+	case p.size == 0 || p.total < p.size:
+		p.total++
+		return s, true, true
+	}
+	return s, false, false
+}
+
+// matchIdleLocked returns the index of the most recently released idle
+// server that match accepts (any, when match is nil), or -1.
+func (p *Pool[S]) matchIdleLocked(match func(S) bool) int {
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		if match == nil || match(p.idle[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// takeIdleLocked removes and returns idle server i.
+func (p *Pool[S]) takeIdleLocked(i int) S {
+	s := p.idle[i]
+	if i == len(p.idle)-1 {
+		var zero S
+		p.idle[i] = zero
+		p.idle = p.idle[:i]
+		return s
+	}
+	p.idle = slices.Delete(p.idle, i, i+1)
+	return s
 }
 
 func (p *Pool[S]) wait(ctx context.Context, w *waiter[S]) (S, bool, error) {

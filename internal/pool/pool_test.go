@@ -839,3 +839,64 @@ func TestRemovedServerNotRetained(t *testing.T) {
 		runtime.KeepAlive(p)
 	}
 }
+
+// TestAcquireMatch: a caller that can use only some servers gets, in
+// order, a matching idle server (the most recent), a slot when there is
+// room (an unlimited pool first reuses an idle server that does not match),
+// then the oldest idle server that does not match.
+func TestAcquireMatch(t *testing.T) {
+	even := func(s *srv) bool { return s.id%2 == 0 }
+	tests := []struct {
+		name     string
+		size     int
+		idle     []int // ids released, oldest first
+		extra    int   // busy slots besides them
+		wantID   int   // 0: a dial grant
+		wantDial bool
+	}{
+		{"matching idle, most recent", 4, []int{2, 1, 4, 3}, 0, 4, false},
+		{"room before one that does not match", 4, []int{1, 3}, 0, 0, true},
+		{"full: the oldest that does not match", 3, []int{1, 3, 5}, 0, 1, false},
+		{"full with busy slots", 4, []int{5, 3}, 2, 5, false},
+		{"unlimited: reuse before growing", 0, []int{3, 1}, 0, 3, false},
+		{"unlimited and nothing idle", 0, nil, 2, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := pool.New[*srv](tt.size)
+			for range len(tt.idle) + tt.extra {
+				mustDial(t, p)
+			}
+			for _, id := range tt.idle {
+				if !p.Release(&srv{id: id}) {
+					t.Fatal("release refused")
+				}
+			}
+			s, dial, _, err := p.AcquireMatch(context.Background(), 0, nil, even)
+			if err != nil || dial != tt.wantDial || (s == nil) != (tt.wantID == 0) || (s != nil && s.id != tt.wantID) {
+				t.Fatalf("AcquireMatch = %v, %v, %v; want id %d, dial %v", s, dial, err, tt.wantID, tt.wantDial)
+			}
+		})
+	}
+}
+
+// TestTryAcquire: an idle server or a slot now, or nothing, never a wait.
+func TestTryAcquire(t *testing.T) {
+	p := pool.New[*srv](2)
+	if _, dial, ok := p.TryAcquire(); !ok || !dial {
+		t.Fatalf("empty pool: dial %v ok %v, want a slot", dial, ok)
+	}
+	mustDial(t, p)
+	if _, _, ok := p.TryAcquire(); ok {
+		t.Fatal("full pool gave something")
+	}
+	s := &srv{id: 7}
+	p.Release(s)
+	if got, dial, ok := p.TryAcquire(); !ok || dial || got != s {
+		t.Fatalf("TryAcquire = %v, %v, %v; want the idle server", got, dial, ok)
+	}
+	p.Close()
+	if _, _, ok := p.TryAcquire(); ok {
+		t.Fatal("closed pool gave something")
+	}
+}
