@@ -39,16 +39,22 @@ func newStorage(name string, pos Position) *Storage {
 
 func newRule(pos Position) *Rule {
 	return &Rule{
-		Pos:                 pos,
-		PoolDiscard:         true,
-		PoolCancel:          true,
-		PoolRollback:        true,
-		PoolResetTimeoutMs:  1000,
-		PoolAttachCheck:     true,
-		PoolReservePrepared: true,
-		ServerLifetime:      3600,
-		ClientMax:           -1,
-		MaintainParams:      true,
+		Pos:                  pos,
+		PoolDiscard:          true,
+		PoolCancel:           true,
+		PoolRollback:         true,
+		PoolResetTimeoutMs:   1000,
+		PoolAttachCheck:      true,
+		PoolReservePrepared:  true,
+		ServerLifetime:       3600,
+		ClientMax:            -1,
+		MaintainParams:       true,
+		ReserveSessionServer: true,
+		// Odyssey's default is no, and there a LISTEN in a transaction
+		// pool silently stops receiving once its transaction ends. A client
+		// that LISTENs keeps its server here instead, unless the rule says
+		// no, which refuses LISTEN (0A000).
+		PoolPinOnListen: true,
 	}
 }
 

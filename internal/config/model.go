@@ -277,29 +277,33 @@ type Rule struct {
 	StorageUser     string
 	StoragePassword string
 
-	Pool                   PoolMode // mandatory
-	PoolSize               int      // 0 = unlimited
-	MinPoolSize            int      // 0
-	PoolTimeout            int      // ms, 0 = wait forever
-	PoolTTL                int      // seconds idle, 0 = off
-	PoolDiscard            bool     // yes
-	PoolSmartDiscard       bool     // no; forced on when pool_discard and PoolReservePrepared are both on
-	PoolDiscardQuery       string   // custom reset query
-	PoolCancel             bool     // yes
-	PoolRollback           bool     // yes
-	PoolResetTimeoutMs     int      // 1000
-	PoolAttachCheck        bool     // yes
-	PoolReservePrepared    bool     // yes (`pool_reserve_prepared_statement`); always false for session pools
-	PoolPinOnListen        bool     // no
-	PoolClientIdleTimeout  int      // seconds, 0 = off
-	PoolIdleInTxTimeout    int      // seconds, 0 = off
-	ServerLifetime         int      // 3600 seconds
-	ClientMax              int      // -1 = unlimited
-	ClientFwdError         bool     // no
-	MaintainParams         bool     // yes
-	ApplicationNameAddHost bool     // no
-	LogDebug               bool     // no
-	LogQuery               bool     // no
+	Pool                  PoolMode // mandatory
+	PoolSize              int      // 0 = unlimited
+	MinPoolSize           int      // 0
+	PoolTimeout           int      // ms, 0 = wait forever
+	PoolTTL               int      // seconds idle, 0 = off
+	PoolDiscard           bool     // yes
+	PoolSmartDiscard      bool     // no; forced on when pool_discard and PoolReservePrepared are both on
+	PoolDiscardQuery      string   // custom reset query
+	PoolCancel            bool     // yes
+	PoolRollback          bool     // yes
+	PoolResetTimeoutMs    int      // 1000
+	PoolAttachCheck       bool     // yes
+	PoolReservePrepared   bool     // yes (`pool_reserve_prepared_statement`); always false for session pools
+	PoolPinOnListen       bool     // yes (Odyssey: no); false for session pools
+	PoolClientIdleTimeout int      // seconds, 0 = off
+	PoolIdleInTxTimeout   int      // seconds, 0 = off
+	ServerLifetime        int      // 3600 seconds
+	ClientMax             int      // -1 = unlimited
+	ClientFwdError        bool     // no
+	MaintainParams        bool     // yes
+	// ReserveSessionServer (reserve_session_server_connection, yes): a
+	// session client gets its server during login, is greeted with that
+	// server's parameters and its real backend pid.
+	ReserveSessionServer   bool
+	ApplicationNameAddHost bool // no
+	LogDebug               bool // no
+	LogQuery               bool // no
 	Quantiles              []float64
 
 	Options               []KV // `options { "k" "v" }`: override client session parameters

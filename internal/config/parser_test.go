@@ -41,22 +41,24 @@ func TestDefaults(t *testing.T) {
 
 	r := cfg.Rules[0]
 	want := &Rule{
-		Pos:                 Position{File: "test.conf", Line: 5, Column: 2},
-		DB:                  "db",
-		User:                "u",
-		StorageName:         "pg",
-		Storage:             s,
-		Pool:                PoolTransaction,
-		PoolDiscard:         true,
-		PoolSmartDiscard:    true, // pool_discard with the prepared statement reserve on
-		PoolCancel:          true,
-		PoolRollback:        true,
-		PoolResetTimeoutMs:  1000,
-		PoolAttachCheck:     true,
-		PoolReservePrepared: true,
-		ServerLifetime:      3600,
-		ClientMax:           -1,
-		MaintainParams:      true,
+		Pos:                  Position{File: "test.conf", Line: 5, Column: 2},
+		DB:                   "db",
+		User:                 "u",
+		StorageName:          "pg",
+		Storage:              s,
+		Pool:                 PoolTransaction,
+		PoolDiscard:          true,
+		PoolSmartDiscard:     true, // pool_discard with the prepared statement reserve on
+		PoolCancel:           true,
+		PoolRollback:         true,
+		PoolResetTimeoutMs:   1000,
+		PoolAttachCheck:      true,
+		PoolReservePrepared:  true,
+		PoolPinOnListen:      true,
+		ServerLifetime:       3600,
+		ClientMax:            -1,
+		MaintainParams:       true,
+		ReserveSessionServer: true,
 	}
 	if !reflect.DeepEqual(r, want) {
 		t.Errorf("rule:\n got %+v\nwant %+v", *r, *want)
@@ -213,6 +215,7 @@ func TestRuleKeywords(t *testing.T) {
 		client_max 107
 		client_fwd_error yes
 		maintain_params no
+		reserve_session_server_connection no
 		application_name_add_host yes
 		log_debug yes
 		log_query yes

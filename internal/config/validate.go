@@ -210,9 +210,10 @@ func (p *parser) checkPool(o *object) {
 			"%s: pool_smart_discard requires pool_reserve_prepared_statement yes", o.path)
 	}
 	if _, ok := valid(o, "pool"); ok && r.Pool == PoolSession {
-		if r.PoolPinOnListen {
+		if _, set := seen["pool_pin_on_listen"]; set && r.PoolPinOnListen {
 			p.errorf(seen["pool_pin_on_listen"].kwPos, "%s: pool_pin_on_listen cannot be used with a session pool", o.path)
 		}
+		r.PoolPinOnListen = false // a session client keeps its server anyway
 		r.PoolReservePrepared = false
 	}
 	if r.PoolReservePrepared && strings.Contains(strings.ToUpper(r.PoolDiscardQuery), "DEALLOCATE ALL") {
