@@ -191,12 +191,12 @@ func TestSessionPins(t *testing.T) {
 	}
 }
 
-// TestSessionListen: LISTEN is refused in transaction pooling unless
-// pool_pin_on_listen is on; then the client stays on its server and gets
-// its notifications.
+// TestSessionListen: LISTEN is refused in transaction pooling with
+// pool_pin_on_listen no; with it on (the default) the client stays on its
+// server and gets its notifications.
 func TestSessionListen(t *testing.T) {
 	ctx := ctxTimeout(t, 60*time.Second)
-	p := startPooler(t, sharedConf)
+	p := startPooler(t, strings.Replace(sharedConf, "pool_discard no", "pool_discard no\n\t\tpool_pin_on_listen no", 1))
 	a := p.connect(plainUser, plainUser, "")
 	_, err := a.Exec(ctx, "listen jobs")
 	var pe *pgconn.PgError
@@ -205,7 +205,7 @@ func TestSessionListen(t *testing.T) {
 	}
 	mustExec(t, a, "select 1") // the connection is fine
 
-	pinned := startPooler(t, strings.Replace(txConf, "pool_discard no", "pool_discard no\n\t\tpool_pin_on_listen yes", 1))
+	pinned := startPooler(t, txConf)
 	l := pinned.connect(plainUser, plainUser, "")
 	mustExec(t, l, "listen jobs")
 	n := pinned.connect(plainUser, plainUser, "")

@@ -68,6 +68,7 @@ func (f *Frontend) Shutdown() {
 	for s := range f.logins {
 		s.stopped.Store(true)
 		s.raw.SetDeadline(time.Unix(1, 0))
+		s.cancel() // a login waiting for a server
 	}
 	f.mu.Unlock()
 }
@@ -113,11 +114,15 @@ type session struct {
 	db     string // the database the client asked for
 	// stopped is set by Shutdown before it wakes the login with a deadline.
 	stopped atomic.Bool
+	// cancel ends the login's context (Shutdown).
+	cancel context.CancelFunc
 }
 
 // Serve runs the connection to its end and closes it.
 func (f *Frontend) Serve(ctx context.Context, conn net.Conn, listen *config.Listen) {
-	s := &session{f: f, raw: conn, id: router.NewID('c'), listen: listen, start: time.Now()}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s := &session{f: f, raw: conn, id: router.NewID('c'), listen: listen, start: time.Now(), cancel: cancel}
 	s.setConn(conn)
 	s.log = f.Log.With("client", s.id, "addr", conn.RemoteAddr().String())
 	if !f.track(s, true) {
@@ -165,6 +170,10 @@ func (s *session) reportError(err error) {
 		s.sendError(pe)
 		return
 	}
+	if errors.Is(err, pgwire.ErrStartupLength) {
+		s.log.Info("client protocol error", "error", err)
+		return // closed without a word, as PostgreSQL does
+	}
 	if errors.Is(err, pgwire.ErrProtocol) {
 		s.log.Info("client protocol error", "error", err)
 		s.sendError(pgwire.Fatal(pgwire.CodeProtocolViolation, err.Error()))
@@ -188,7 +197,9 @@ func (s *session) sendError(pe *pgwire.Error) {
 	if e.Severity == "" {
 		e.Severity = pgwire.SeverityFatal
 	}
-	e.Message = "odyssey: " + s.id + ": " + e.Message
+	if !e.FromServer {
+		e.Message = "odyssey: " + s.id + ": " + e.Message
+	}
 	s.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	s.out.Write(pgwire.AppendErrorResponse(nil, &e))
 }
@@ -344,11 +355,15 @@ func (s *session) join(ctx context.Context, st *pgwire.Startup, rtr *router.Rout
 	if rule.PasswordPassthrough && password != "" {
 		route.SetPassthroughPassword(password)
 	}
+	startup := clientStartup(st, rule, s.conn.RemoteAddr())
+	if rule.Pool == config.PoolSession && rule.ReserveSessionServer {
+		return s.joinReserved(ctx, rtr, rule, route, startup)
+	}
 	greeting, defaults, err := route.Greeting(ctx)
 	if err != nil {
 		return nil, err
 	}
-	params, err := route.NormalizeParams(ctx, clientParams(st, rule, s.conn.RemoteAddr()))
+	params, err := route.NormalizeParams(ctx, startup.params)
 	if err != nil {
 		return nil, err
 	}
@@ -359,13 +374,53 @@ func (s *session) join(ctx context.Context, st *pgwire.Startup, rtr *router.Rout
 	c := relay.NewClient(relay.ClientConfig{
 		ID: s.id, Conn: s.conn, Pending: s.takeLeftover(), Log: s.log, Attacher: route,
 		Policy: route.Policy(), Defaults: defaults, Params: p, Stats: route.Stats(),
-		Sleeper: s.f.Sleeper,
+		Sleeper: s.f.Sleeper, ServerStartup: startup.server, AppName: startup.appName, Schema: route.Schema(),
 	})
 	rc := rtr.Register(c, route)
 	if err := s.greet(greeting, params, rc.Key); err != nil {
 		rtr.Unregister(rc)
 		return nil, err
 	}
+	return &mainPhase{s: s, rtr: rtr, route: route, rc: rc}, nil
+}
+
+// joinReserved is join for a session client that gets its server during
+// login (reserve_session_server_connection): the server is opened with
+// the client's startup parameters (or is an idle one opened with the
+// same), so PostgreSQL itself checks them and reports the session's
+// parameters; the client is greeted with exactly those, and with the
+// server's real process id in its BackendKeyData. The wait for a server
+// is bounded by pool_timeout and by client_login_timeout.
+func (s *session) joinReserved(ctx context.Context, rtr *router.Router, rule *config.Rule, route *router.Route, startup startupSet) (*mainPhase, error) {
+	var p relay.Params
+	for _, kv := range startup.params {
+		p.Set(kv.Name, kv.Value, nil)
+	}
+	c := relay.NewClient(relay.ClientConfig{
+		ID: s.id, Conn: s.conn, Pending: s.takeLeftover(), Log: s.log, Attacher: route,
+		Policy: route.Policy(), Params: p, Stats: route.Stats(), Sleeper: s.f.Sleeper,
+		ServerStartup: startup.server, AppName: startup.appName, Schema: route.Schema(),
+	})
+	if timeout := time.Duration(s.listen.ClientLoginTimeout) * time.Millisecond; timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, s.start.Add(timeout))
+		defer cancel()
+	}
+	srv, err := c.Reserve(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, pgwire.Fatal(pgwire.CodeTooManyConnections, fmt.Sprintf(
+			"no server became free for %s.%s within client_login_timeout (pool_size %d)", route.DB, route.User, rule.PoolSize))
+	}
+	if err != nil {
+		return nil, err
+	}
+	rc := rtr.RegisterPID(c, route, srv.PID())
+	if err := s.greet(srv.ParameterStatus(), nil, rc.Key); err != nil {
+		rtr.Unregister(rc)
+		c.ReleaseReserved(srv)
+		return nil, err
+	}
+	c.Adopt(srv)
 	return &mainPhase{s: s, rtr: rtr, route: route, rc: rc}, nil
 }
 
@@ -386,6 +441,7 @@ func (m *mainPhase) start() {
 	s, rtr := m.s, m.rtr
 	s.f.track(s, false)
 	if s.stopped.Load() {
+		m.rc.Abandon() // a server reserved at login goes back
 		m.end(shutdownError)
 		return
 	}

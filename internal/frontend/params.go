@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/odyssey-go/odyssey/internal/config"
@@ -9,46 +10,76 @@ import (
 	"github.com/odyssey-go/odyssey/internal/relay"
 )
 
-// clientParams returns the session parameters a client asked for, with
-// canonical names, in this order of precedence (last wins): startup
-// packet, its `options` (-c name=value), the rule's `options { }`. With
-// application_name_add_host the client's address is appended to
-// application_name, as Odyssey does. Parameters the pooler does not carry
-// between servers are dropped.
-func clientParams(st *pgwire.Startup, rule *config.Rule, addr net.Addr) []pgwire.Param {
-	var out []pgwire.Param
+// startupSet is what a client's startup packet asks of its session.
+type startupSet struct {
+	// params are the settings in effect once PostgreSQL has applied the
+	// packet, by name (canonical spelling for the parameters the pooler
+	// tracks, lower case for the others), in PostgreSQL's order of
+	// precedence (last wins): the switches of `options` (-c name=value),
+	// then the explicit parameters, then the rule's `options { }`; with
+	// application_name_add_host, the client's address is appended to
+	// application_name, as Odyssey does.
+	params []pgwire.Param
+	// server is the startup packet (less user and database) a session
+	// server opened for this client gets, so that the server's reset
+	// values (RESET, RESET ALL, DISCARD ALL, pg_settings.reset_val) are
+	// the client's own: the client's parameters as it sent them, then the
+	// rule's options (the route puts backend_startup_options first).
+	// application_name is left out: it is the parameter that differs most
+	// between clients that otherwise ask for the same (one per process or
+	// host, and always with application_name_add_host), and servers are
+	// shared only by clients with the same packet; the relay sets it after
+	// login instead (relay.ClientConfig.AppName).
+	server []pgwire.Param
+	// appName is the application_name the relay sets on the client's
+	// session server ("" for none).
+	appName string
+}
+
+// clientStartup reads the session settings of a startup packet.
+func clientStartup(st *pgwire.Startup, rule *config.Rule, addr net.Addr) startupSet {
+	var out startupSet
 	set := func(name, value string) {
-		name, ok := relay.CanonicalParam(name)
-		if !ok {
-			return
+		if name == "" {
+			return // the wire cannot carry one; be safe
 		}
-		for i := range out {
-			if out[i].Name == name {
-				out[i].Value = value
+		name = relay.StartupParamName(name)
+		for i := range out.params {
+			if out.params[i].Name == name {
+				out.params[i].Value = value
 				return
 			}
 		}
-		out = append(out, pgwire.Param{Name: name, Value: value})
-	}
-	for _, p := range st.Params {
-		switch p.Name {
-		case "user", "database", "options", "replication":
-			continue
-		}
-		set(p.Name, p.Value)
+		out.params = append(out.params, pgwire.Param{Name: name, Value: value})
 	}
 	if opts, ok := st.Param("options"); ok {
 		for _, kv := range parseOptions(opts) {
 			set(kv.Name, kv.Value)
 		}
 	}
+	for _, p := range st.Params {
+		switch p.Name {
+		case "user", "database", "replication":
+			continue
+		case "options":
+			out.server = append(out.server, p)
+			continue
+		}
+		set(p.Name, p.Value)
+		out.server = append(out.server, p)
+	}
 	for _, kv := range rule.Options {
 		set(kv.Key, kv.Value)
+		out.server = append(out.server, pgwire.Param{Name: kv.Key, Value: kv.Value})
 	}
 	if rule.ApplicationNameAddHost {
-		app, _ := findParam(out, "application_name")
+		app, _ := findParam(out.params, "application_name")
 		set("application_name", app+" - "+addr.String())
 	}
+	out.appName, _ = findParam(out.params, "application_name")
+	out.server = slices.DeleteFunc(out.server, func(p pgwire.Param) bool {
+		return strings.EqualFold(p.Name, "application_name")
+	})
 	return out
 }
 

@@ -34,6 +34,9 @@ type Error struct {
 	Message  string
 	Detail   string
 	Hint     string
+	// FromServer marks PostgreSQL's own error (ParseError): it reaches the
+	// client as PostgreSQL worded it, without the pooler's prefix.
+	FromServer bool
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -88,7 +91,7 @@ func appendField(dst []byte, code byte, v string) []byte {
 // ParseError reads the severity (unlocalized when present), SQLSTATE and
 // message of a whole ErrorResponse or NoticeResponse frame.
 func ParseError(frame []byte) *Error {
-	e := &Error{}
+	e := &Error{FromServer: true}
 	if len(frame) < HeaderLen {
 		return e
 	}

@@ -77,6 +77,13 @@ func (s *Startup) Param(name string) (string, bool) {
 // ErrProtocol marks a malformed packet; the caller answers 08P01.
 var ErrProtocol = errors.New("protocol violation")
 
+// ErrStartupLength marks a first packet whose length word is impossible.
+// PostgreSQL logs it and closes the connection without a word (the peer
+// may not speak the protocol at all, or sent Terminate before its startup
+// packet, as node-postgres does when a connection is ended at once); so
+// does the pooler. It wraps ErrProtocol.
+var ErrStartupLength = fmt.Errorf("%w: invalid length of startup packet", ErrProtocol)
+
 // ProtocolError wraps ErrProtocol with what was wrong.
 func ProtocolError(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrProtocol, fmt.Sprintf(format, args...))
@@ -90,7 +97,7 @@ func ReadStartup(r io.Reader) (*Startup, error) {
 	}
 	n := int(binary.BigEndian.Uint32(hdr[:]))
 	if n < 8 || n > MaxStartupLen {
-		return nil, ProtocolError("invalid length of startup packet: %d", n)
+		return nil, fmt.Errorf("%w: %d", ErrStartupLength, n)
 	}
 	body := make([]byte, n-4)
 	if _, err := io.ReadFull(r, body); err != nil {

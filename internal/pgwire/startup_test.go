@@ -104,7 +104,7 @@ func FuzzParseStartup(f *testing.F) {
 }
 
 func TestErrorRoundTrip(t *testing.T) {
-	e := &Error{Severity: SeverityFatal, Code: CodeInvalidPassword, Message: "bad", Detail: "d", Hint: "h"}
+	e := &Error{Severity: SeverityFatal, Code: CodeInvalidPassword, Message: "bad", Detail: "d", Hint: "h", FromServer: true}
 	got := ParseError(AppendErrorResponse(nil, e))
 	if *got != *e {
 		t.Fatalf("got %+v want %+v", got, e)

@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/odyssey-go/odyssey/internal/config"
 	"github.com/odyssey-go/odyssey/internal/pgwire"
 	"github.com/odyssey-go/odyssey/internal/sockio"
 	"github.com/odyssey-go/odyssey/internal/stats"
@@ -24,6 +26,12 @@ import (
 // *pgwire.Error carries its SQLSTATE).
 type Attacher interface {
 	Acquire(ctx context.Context, c *Client) (*Server, error)
+}
+
+// TryAttacher is an Attacher that can also give a server without waiting
+// (nil when none is free now).
+type TryAttacher interface {
+	TryAcquire(c *Client) (*Server, error)
 }
 
 // clientBufSize is the read buffer a client borrows while it has data.
@@ -67,6 +75,18 @@ type ClientConfig struct {
 	// Sleeper, when set, lets the client sleep without a goroutine when
 	// long idle (only through Serve).
 	Sleeper *Sleeper
+	// ServerStartup is what a session pool's server for this client is
+	// opened with (startup parameters less user and database): the
+	// client's own, so that its server's reset values are the client's.
+	// Servers are shared only by clients with the same set (StartupKey).
+	ServerStartup []pgwire.Param
+	// AppName is the application_name the relay gives the client's session
+	// server after login: ServerStartup leaves it out, so that clients
+	// that differ only in it share servers.
+	AppName string
+	// Schema orders prepared statements and schema changes for the
+	// client's database (see schema.go); shared with the route's servers.
+	Schema *SchemaClock
 }
 
 // Client is one client connection in its main phase (after login).
@@ -105,8 +125,12 @@ type Client struct {
 	outMid   bool // the last write ended inside a frame
 	writeErr error
 
-	reason   atomic.Pointer[pgwire.Error] // why Run was woken: kill, shutdown, server failure
-	draining atomic.Pointer[pgwire.Error] // leave at the next transaction boundary with this error
+	reason atomic.Pointer[pgwire.Error] // why Run was woken: kill, shutdown, server failure
+	// lastWords is PostgreSQL's own FATAL for the client, written as it is
+	// when the reason is the server ending the session (see serverEnded);
+	// empty when the client already has it.
+	lastWords []byte
+	draining  atomic.Pointer[pgwire.Error] // leave at the next transaction boundary with this error
 
 	// Prepared statements (see pstmt.go): the client's named statements,
 	// and whether messages are skipped to the next Sync after an error we
@@ -144,6 +168,35 @@ type Client struct {
 	lastRequest atomic.Int64 // unix nanoseconds
 	waitSince   atomic.Int64 // unix nanoseconds when it joined a pool's queue; 0 when not queued
 	Connected   time.Time
+
+	schema        *SchemaClock   // ClientConfig.Schema
+	serverStartup []pgwire.Param // ClientConfig.ServerStartup
+	startupKey    string         // serverStartup as a key (see StartupKey)
+	appName       string         // ClientConfig.AppName
+}
+
+// StartupKey identifies the startup parameters a session server for the
+// client must have been opened with ("" for none).
+func (c *Client) StartupKey() string { return c.startupKey }
+
+// ServerStartup returns the startup parameters to open a session server
+// for the client with. The caller must not modify them.
+func (c *Client) ServerStartup() []pgwire.Param { return c.serverStartup }
+
+// StartupKey returns the key of a set of startup parameters (see
+// Client.StartupKey): equal keys, equal sets.
+func StartupKey(params []pgwire.Param) string {
+	if len(params) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, p := range params {
+		b.WriteString(p.Name)
+		b.WriteByte(0)
+		b.WriteString(p.Value)
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // ClientState is what a client is doing, for the console.
@@ -183,13 +236,12 @@ func (c *Client) LastRequest() time.Time {
 	return time.Time{}
 }
 
-// forgetServerStmt drops the client's statements named on servers as name
-// (their Parse failed). Called with the attached server's lock held.
-func (c *Client) forgetServerStmt(name string) {
-	for k, st := range c.stmts {
-		if st.server == name {
-			delete(c.stmts, k)
-		}
+// forgetStmt drops the client's statement name if it is still the one
+// named server on servers (its Parse failed or was skipped). Called with
+// the attached server's lock held.
+func (c *Client) forgetStmt(name, server string) {
+	if st, ok := c.stmts[name]; ok && st.server == server {
+		delete(c.stmts, name)
 	}
 }
 
@@ -220,6 +272,11 @@ func NewClient(cfg ClientConfig) *Client {
 		sleepFD:   -1,
 		watch:     cfg.Policy.Load().watchesIdle(),
 		startup:   cfg.Params.Clone(),
+
+		schema:        cfg.Schema,
+		serverStartup: cfg.ServerStartup,
+		startupKey:    StartupKey(cfg.ServerStartup),
+		appName:       cfg.AppName,
 	}
 	if c.stats == nil {
 		c.stats = new(stats.Route)
@@ -528,13 +585,21 @@ func (c *Client) sendPrepared(run []byte, frames []runFrame) error {
 			return nil
 		}
 		if s == nil && c.policy.Load().Prepared && prepareOnly(run, frames) {
-			// Preparing needs no server: answer now, prepare on first use.
 			// A client that prepares synchronously (libpq's PQprepare)
 			// must not wait for a server held by another of its own
-			// connections inside a transaction.
-			c.writeMu.Lock()
-			c.writeReplyLocked(c.prepareLocally(run, frames))
-			return nil
+			// connections inside a transaction. So the statements go to
+			// a server only if one is free now (where PostgreSQL reports
+			// their errors, as it would directly); else they are
+			// answered at once and prepared at their first use.
+			var err error
+			if s, deploy, err = c.tryAttach(); err != nil {
+				return err
+			}
+			if s == nil {
+				c.writeMu.Lock()
+				c.writeReplyLocked(c.prepareLocally(run, frames))
+				return nil
+			}
 		}
 		if s == nil {
 			if e := c.draining.Load(); e != nil {
@@ -635,10 +700,93 @@ func (c *Client) attach() (*Server, []byte, error) {
 	}
 }
 
+// Reserve acquires the client's session server during its login, before
+// it is greeted (reserve_session_server_connection), and prepares it
+// (sessionDeploy) so that the parameters it reports are the ones the
+// client must be greeted with. The caller owns the server until Adopt, or
+// gives it back with its Home if the login fails.
+func (c *Client) Reserve(ctx context.Context) (*Server, error) {
+	for attempt := 0; ; attempt++ {
+		s, err := c.attacher.Acquire(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		q := c.deployFor(s)
+		if q == "" {
+			return s, nil
+		}
+		_, err = s.Query(ctx, q)
+		if err == nil {
+			return s, nil
+		}
+		s.log.Warn("server failed its reset at login", "server", s.ID, "error", err)
+		s.Close()
+		s.home.Discard(s)
+		if attempt == 2 {
+			return nil, pgwire.Fatal(pgwire.CodeConnectionFailure, "servers keep failing at login")
+		}
+	}
+}
+
+// Adopt attaches the server Reserve returned, once the client has been
+// greeted. A server that died since ends the client with 08006, as if
+// its backend had died a moment after login.
+func (c *Client) Adopt(s *Server) {
+	if s.attach(c, false) {
+		return
+	}
+	s.home.Discard(s)
+	c.serverFailed(s, errors.New("closed during login"))
+}
+
+// Abandon gives back the server of a client whose main loop will never run
+// (the pooler shut down between its greeting and its first request): the
+// server is reset and returned, or closed, as when a client leaves.
+func (c *Client) Abandon() {
+	c.end()
+	if s := c.server.Load(); s != nil {
+		s.orphan(c)
+	}
+}
+
+// ReleaseReserved gives back a server Reserve returned when the login
+// fails before Adopt.
+func (c *Client) ReleaseReserved(s *Server) {
+	if !s.home.Release(s) {
+		s.Close()
+	}
+}
+
+// tryAttach is attach without waiting: nil when no server is free now.
+func (c *Client) tryAttach() (*Server, []byte, error) {
+	ta, ok := c.attacher.(TryAttacher)
+	if !ok || c.draining.Load() != nil {
+		return nil, nil, nil
+	}
+	for attempt := 0; attempt < 3; attempt++ {
+		s, err := ta.TryAcquire(c)
+		if err != nil || s == nil {
+			return nil, nil, err
+		}
+		var deploy []byte
+		if q := c.deployFor(s); q != "" {
+			deploy = pgwire.AppendQuery(nil, q)
+		}
+		if s.attach(c, deploy != nil) {
+			return s, deploy, nil
+		}
+		s.home.Discard(s)
+	}
+	return nil, nil, nil
+}
+
 // deployFor returns the query that gives s the client's session
 // parameters ("" when it has them already, or maintain_params is off) and
 // records that s will have them.
 func (c *Client) deployFor(s *Server) string {
+	if c.policy.Load().Mode == config.PoolSession {
+		return s.sessionDeploy(c)
+	}
 	if !c.policy.Load().MaintainParams || s.hasParams(c) {
 		return ""
 	}
@@ -795,9 +943,17 @@ func (c *Client) finish(err error) error {
 	if pe.Message == "" {
 		return nil // closed without a word (the client was already gone)
 	}
+	if pe.Severity == serverEndedSeverity {
+		if len(c.lastWords) > 0 {
+			c.writeOwn(c.lastWords)
+		}
+		return pe
+	}
 	e := *pe
 	e.Severity = pgwire.SeverityFatal
-	e.Message = "odyssey: " + c.ID + ": " + e.Message
+	if !e.FromServer {
+		e.Message = "odyssey: " + c.ID + ": " + e.Message
+	}
 	c.writeOwn(pgwire.AppendErrorResponse(nil, &e))
 	return pe
 }
@@ -845,6 +1001,23 @@ func (c *Client) serverFailed(s *Server, err error) {
 	c.Kill(&pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeConnectionFailure,
 		Message: "remote server read/write error " + s.ID,
 		Detail:  errText(err)})
+}
+
+// serverEndedSeverity marks a kill reason that is PostgreSQL's own FATAL
+// (serverEnded): finish writes c.lastWords, not an error of ours.
+const serverEndedSeverity = "FATAL (server)"
+
+// serverEnded is called by the pump of c's server when PostgreSQL ended
+// the session with a FATAL error (frame), which the client has received
+// already when shown. The client then gets nothing more from us: only its
+// connection closes, as when PostgreSQL itself closes it.
+func (c *Client) serverEnded(frame []byte, shown bool) {
+	e := pgwire.ParseError(frame)
+	reason := &pgwire.Error{Severity: serverEndedSeverity, Code: e.Code, Message: "server ended the session: " + e.Message}
+	if !shown {
+		c.lastWords = frame // before Kill publishes the reason
+	}
+	c.Kill(reason)
 }
 
 // Cancel forwards a client's cancel request to the server running its query.

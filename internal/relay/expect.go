@@ -32,6 +32,13 @@ type expect struct {
 	// undo is the server statement a forwarded Parse creates: if the Parse
 	// fails, the server does not have it.
 	undo string
+	// clientName is the client's name for the statement a forwarded Parse
+	// or PREPARE creates: if it fails, the client does not have it.
+	clientName string
+	// closes is the server statement our hidden Close drops: if the Close
+	// is skipped (an error before it in the batch), the server still has
+	// it.
+	closes string
 	// stmt is the server statement a forwarded Bind uses: a "cached plan
 	// must not change result type" error retires it.
 	stmt string
@@ -40,6 +47,9 @@ type expect struct {
 	// (in data) to send just before its ReadyForQuery.
 	changes []sqlChange
 	done    int
+	// retag are the statements (by position) whose CommandComplete must
+	// read RESET: RESETs the pooler sent as SET (see session.go).
+	retag []int
 	// unnamed is the generation of the client's unnamed statement a Parse
 	// creates (0: not an unnamed Parse).
 	unnamed uint64

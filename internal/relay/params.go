@@ -44,6 +44,17 @@ func CanonicalParam(name string) (string, bool) {
 	return c, ok
 }
 
+// StartupParamName is the name the pooler keeps a startup parameter under:
+// the canonical spelling of a tracked parameter, else the name in lower
+// case, which is how PostgreSQL lists it (its own mixed-case names are all
+// tracked).
+func StartupParamName(name string) string {
+	if c, ok := CanonicalParam(name); ok {
+		return c
+	}
+	return strings.ToLower(name)
+}
+
 // Params is a small set of session parameters, sorted by name, holding only
 // values that differ from the route's defaults (what a fresh server reports
 // at login). Most clients set none, so the common comparison is of two

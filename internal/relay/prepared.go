@@ -10,7 +10,8 @@ type serverStmts struct {
 
 type stmtNode struct {
 	name, query string
-	uses        int64 // how many times clients used it on this server
+	parsed      uint64 // when the server parsed it (SchemaClock.next)
+	uses        int64  // how many times clients used it on this server
 	prev, next  *stmtNode
 }
 
@@ -26,17 +27,31 @@ func (p *serverStmts) touch(name string) bool {
 	return true
 }
 
-// add records that the server has name (most recently used).
-func (p *serverStmts) add(name, query string) {
+// fresh marks name used and reports whether the server has it parsed no
+// earlier than since (see schema.go).
+func (p *serverStmts) fresh(name string, since uint64) bool {
+	if n := p.m[name]; n == nil || n.parsed < since {
+		return false
+	}
+	return p.touch(name)
+}
+
+// has reports whether the server has name, however old.
+func (p *serverStmts) has(name string) bool { return p.m[name] != nil }
+
+// add records that the server has name, parsed at parsed (most recently
+// used).
+func (p *serverStmts) add(name, query string, parsed uint64) {
 	if p.m == nil {
 		p.m = make(map[string]*stmtNode)
 	}
 	if n := p.m[name]; n != nil {
+		n.parsed = parsed
 		p.unlink(n)
 		p.pushFront(n)
 		return
 	}
-	n := &stmtNode{name: name, query: query, uses: 1}
+	n := &stmtNode{name: name, query: query, parsed: parsed, uses: 1}
 	p.m[name] = n
 	p.pushFront(n)
 }

@@ -2,9 +2,7 @@ package relay
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 
 	"github.com/odyssey-go/odyssey/internal/pgwire"
@@ -13,13 +11,15 @@ import (
 // Protocol-level prepared statements in transaction and statement pools
 // (pool_reserve_prepared_statement). A client's named statement lives in
 // the client's own map and is prepared on whatever server the client gets,
-// under a name derived from its content, so servers share statements among
-// all clients that prepare the same text:
+// under a name derived from its content (and what decides its analysis,
+// see schema.go), so servers share statements among all clients that
+// prepare the same text:
 //
-//   - Parse "s1" is answered with ParseComplete when the server has the
-//     statement already, else sent under the content name;
+//   - Parse "s1" is sent under the content name (replacing the server's
+//     older copy, if it has one);
 //   - Bind and Describe of "s1" use the content name, after a Parse the
-//     client never sees when this server lacks it;
+//     client never sees when this server lacks it (or has a copy older
+//     than the client's Parse);
 //   - Close of "s1" is answered locally: the server keeps the statement for
 //     other clients;
 //   - a duplicate name (42P05) or an unknown one (26000) is answered with
@@ -35,14 +35,7 @@ type stmt struct {
 	parse  []byte // a Parse message creating it under that name
 	sql    string // or, for SQL PREPARE, the PREPARE statement creating it
 	query  string // its text, for the console
-}
-
-// serverName returns the content name of a statement: the same text and
-// parameter types give the same name on every server.
-func serverName(body []byte) string {
-	// body is the Parse body after the statement name: query and types.
-	sum := sha256.Sum256(body)
-	return "odyssey_" + hex.EncodeToString(sum[:16])
+	parsed uint64 // when the client prepared it (SchemaClock.next)
 }
 
 // parseMsg splits a whole Parse frame: name, and the rest (query, types).
@@ -188,20 +181,19 @@ func (t *translation) message(typ byte, f []byte, whole bool) {
 			t.fail(pgwire.Error{Code: "42P05", Message: fmt.Sprintf("prepared statement %q already exists", name)})
 			return
 		}
-		sname := serverName(rest)
+		sname := c.statementName("odyssey_", rest)
 		st := &stmt{server: sname, parse: appendParse(nil, sname, rest), query: queryText(rest)}
 		if c.stmts == nil {
 			c.stmts = make(map[string]*stmt)
 		}
 		c.stmts[name] = st
-		if s.prepared.touch(sname) {
-			q.push(expect{kind: expInject, data: parseComplete})
-			return
-		}
-		t.evict()
+		// Parsed now, as PostgreSQL would (see schema.go), even when the
+		// server has a copy.
+		t.replaceOrEvict(sname)
+		st.parsed = c.schema.next()
 		t.out = append(t.out, st.parse...)
-		s.prepared.add(sname, st.query)
-		q.push(expect{kind: expForward, n: 1, undo: sname})
+		s.prepared.add(sname, st.query, st.parsed)
+		q.push(expect{kind: expForward, n: 1, undo: sname, clientName: name})
 	case pgwire.MsgBind:
 		t.sync = syncOpened
 		name, from, to, ok := bindStmt(f)
@@ -291,18 +283,32 @@ func (t *translation) lookup(name string) *stmt {
 		t.fail(pgwire.Error{Code: "26000", Message: fmt.Sprintf("prepared statement %q does not exist", name)})
 		return nil
 	}
-	if !t.s.prepared.touch(st.server) {
-		t.evict()
+	if !t.s.prepared.fresh(st.server, st.parsed) {
+		t.replaceOrEvict(st.server)
 		if st.parse == nil {
 			// A statement prepared with SQL PREPARE, used with the
 			// protocol: parse its text, types left to the server.
 			st.parse = appendParse(nil, st.server, append([]byte(st.query), 0, 0, 0))
 		}
 		t.out = append(t.out, st.parse...)
-		t.s.prepared.add(st.server, st.query)
+		t.s.prepared.add(st.server, st.query, t.c.schema.next())
 		t.s.expect.push(expect{kind: expHide, n: 1, undo: st.server})
 	}
 	return st
+}
+
+// replaceOrEvict makes room for statement name, about to be parsed on the
+// server: a copy the server has under that name is closed (hidden), else
+// the least recently used statements go if the server is full.
+func (t *translation) replaceOrEvict(name string) {
+	s := t.s
+	if !s.prepared.has(name) {
+		t.evict()
+		return
+	}
+	s.prepared.remove(name)
+	t.out = appendTarget(t.out, pgwire.MsgClose, 'S', name)
+	s.expect.push(expect{kind: expHide, n: 1, closes: name})
 }
 
 // evict closes the least recently used statements while the server is
@@ -311,13 +317,13 @@ func (t *translation) evict() {
 	s := t.s
 	for _, name := range s.prepared.takeClosing() {
 		t.out = appendTarget(t.out, pgwire.MsgClose, 'S', name)
-		s.expect.push(expect{kind: expHide, n: 1})
+		s.expect.push(expect{kind: expHide, n: 1, closes: name})
 	}
 	for s.prepared.full(t.c.policy.Load().PreparedMax) {
 		name := s.prepared.oldest()
 		s.prepared.remove(name)
 		t.out = appendTarget(t.out, pgwire.MsgClose, 'S', name)
-		s.expect.push(expect{kind: expHide, n: 1})
+		s.expect.push(expect{kind: expHide, n: 1, closes: name})
 	}
 }
 
@@ -396,11 +402,12 @@ func (c *Client) prepareLocally(run []byte, frames []runFrame) []byte {
 				c.skipUntilSync = true
 				continue
 			}
-			sname := serverName(rest)
+			sname := c.statementName("odyssey_", rest)
 			if c.stmts == nil {
 				c.stmts = make(map[string]*stmt)
 			}
-			c.stmts[name] = &stmt{server: sname, parse: appendParse(nil, sname, rest), query: queryText(rest)}
+			c.stmts[name] = &stmt{server: sname, parse: appendParse(nil, sname, rest), query: queryText(rest),
+				parsed: c.schema.next()}
 			out = append(out, parseComplete...)
 		}
 	}

@@ -810,7 +810,7 @@ func TestDeploy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, config.PoolSession, 1, func(p *Policy) { p.MaintainParams = true })
+			h := newHarness(t, config.PoolTransaction, 1, func(p *Policy) { p.MaintainParams = true })
 			h.defaults = Params{{Name: "TimeZone", Value: "UTC"}, {Name: "application_name", Value: ""}}
 			s, pg := h.addServer(kindPipe)
 			params := Params{{Name: "TimeZone", Value: "Europe/Berlin"}, {Name: "application_name", Value: "it's me"}}
@@ -822,7 +822,6 @@ func TestDeploy(t *testing.T) {
 			tt.send(pg, mine)
 			// The client sees its own reply and nothing of the deploy.
 			c.app.expectBytes(mine)
-			probeAttached(pg, c.app)
 			got, unknown := s.paramsSnapshot()
 			if unknown || !got.Equal(params) {
 				t.Fatalf("server params %v (unknown %v), want %v", got, unknown, params)
@@ -862,6 +861,42 @@ func TestDeploy(t *testing.T) {
 	}
 }
 
+// TestSessionDeploy: in a session pool a server goes back to its startup
+// values for the next client: nothing when a reset that clears them ran
+// (DISCARD ALL), a reset of every parameter (role and session
+// authorization included) otherwise.
+func TestSessionDeploy(t *testing.T) {
+	for _, clears := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reset clears parameters %v", clears), func(t *testing.T) {
+			h := newHarness(t, config.PoolSession, 1, func(p *Policy) {
+				p.MaintainParams = true
+				if clears {
+					p.ResetQuery, p.ResetClearsParams = "DISCARD ALL", true
+				}
+			})
+			_, pg := h.addServer(kindPipe)
+			c := h.startClient(kindPipe, Params{{Name: "work_mem", Value: "5MB"}})
+			c.app.send(query("SET work_mem = '6MB'"))
+			pg.expectQuery("SET work_mem = '6MB'") // a new server: nothing to deploy
+			pg.send(cmd("SET"), rfq('I'))
+			c.app.expectBytes(append(cmd("SET"), rfq('I')...))
+			c.app.send(terminate())
+			c.wait(t)
+			if clears {
+				pg.expectQuery("DISCARD ALL")
+				pg.send(cmd("DISCARD ALL"), rfq('I'))
+			}
+			h.waitEvent("release s1 true")
+			c2 := h.startClient(kindPipe, nil)
+			c2.app.send(query("SELECT 2"))
+			if !clears {
+				pg.expectQuery(sessionDeployQuery)
+			}
+			pg.expectQuery("SELECT 2")
+		})
+	}
+}
+
 // TestDeployFailureHidden: an error in the deploy is not the client's; the
 // server's parameters become unknown so the next attach resets them all.
 func TestNoDeployWithoutMaintainParams(t *testing.T) {
@@ -873,7 +908,7 @@ func TestNoDeployWithoutMaintainParams(t *testing.T) {
 }
 
 func TestDeployFailureHidden(t *testing.T) {
-	h := newHarness(t, config.PoolSession, 1, func(p *Policy) { p.MaintainParams = true })
+	h := newHarness(t, config.PoolTransaction, 1, func(p *Policy) { p.MaintainParams = true })
 	s, pg := h.addServer(kindPipe)
 	params := Params{{Name: "search_path", Value: "nope"}}
 	c := h.startClient(kindPipe, params)

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/odyssey-go/odyssey/internal/backend"
+	"github.com/odyssey-go/odyssey/internal/config"
 	"github.com/odyssey-go/odyssey/internal/pgwire"
 	"github.com/odyssey-go/odyssey/internal/sockio"
 	"github.com/odyssey-go/odyssey/internal/sqlmin"
@@ -75,9 +77,16 @@ var (
 
 // Server is one server connection with its pump.
 type Server struct {
-	ID       string
-	Conn     *backend.Conn
-	Created  time.Time
+	ID      string
+	Conn    *backend.Conn
+	Created time.Time
+	// StartupKey identifies the client startup parameters the server was
+	// opened with (relay.StartupKey; "" for none). Set once by the
+	// creator before the server is shared, like Schema.
+	StartupKey string
+	// Schema is the clock of the server's database (see schema.go): the
+	// schema changes the server's replies show are recorded on it.
+	Schema   *SchemaClock
 	home     Home
 	policy   *PolicyRef
 	defaults Params // the route's parameter defaults (immutable)
@@ -104,11 +113,20 @@ type Server struct {
 	resetSent     bool // the reset queries of this reset are on their way
 	params        Params
 	paramsUnknown bool // a custom reset query ran: reset all at next attach
-	lastUsed      time.Time
-	broken        error        // a reason not to reuse this server
-	query         *queryResult // the internal query running, if any
-	now           time.Time    // the clock, read at most once per chunk (see process)
-	closing       bool         // PostgreSQL sent FATAL: the connection is ending
+	// status is every parameter PostgreSQL reported with ParameterStatus,
+	// as last reported, in the order first seen: what a client given this
+	// server at login is greeted with.
+	status   []pgwire.Param
+	lastUsed time.Time
+	broken   error        // a reason not to reuse this server
+	query    *queryResult // the internal query running, if any
+	now      time.Time    // the clock, read at most once per chunk (see process)
+	closing  bool         // PostgreSQL sent FATAL: the connection is ending
+	// fatal is that FATAL ErrorResponse as PostgreSQL sent it, and
+	// fatalShown whether the attached client received it: the client
+	// must get exactly it, once, and nothing after it (see fail).
+	fatal      []byte
+	fatalShown bool
 
 	// Timing for statistics, guarded by mu.
 	stats      *stats.Route
@@ -122,6 +140,7 @@ type Server struct {
 	expect     expectQueue
 	scratch    []byte      // the pump's assembly buffer when editing replies
 	pieceShown bool        // whether the frame being streamed is shown to the client
+	retagging  bool        // the CommandComplete being edited must read RESET
 	txChanges  []sqlChange // session changes of the transaction in progress
 	txFailed   bool        // it failed or was rolled back: drop txChanges
 	// Whose unnamed statement the server holds, and which of them (see
@@ -162,6 +181,7 @@ func NewServer(id string, conn *backend.Conn, home Home, policy *PolicyRef, defa
 		stats:    home.Stats(),
 		tx:       pgwire.TxIdle,
 		lastUsed: time.Now(),
+		status:   slices.Clone(conn.Params),
 	}
 	if s.stats == nil {
 		s.stats = new(stats.Route)
@@ -249,6 +269,7 @@ func (s *Server) readLoop() error {
 func (s *Server) process() (expectMore bool, err error) {
 	b := s.buf[:s.w]
 	r, visible := 0, 0
+	fatalAt := -1 // where PostgreSQL's FATAL starts in b, if it came now
 	s.mu.Lock()
 	s.now = time.Time{} // read lazily by the first ReadyForQuery that needs it
 	c := s.client
@@ -279,13 +300,26 @@ func (s *Server) process() (expectMore bool, err error) {
 				continue
 			}
 		}
+		fatalHere := s.closing && fatalAt < 0
+		if fatalHere {
+			fatalAt = r
+		}
 		if editing && s.hidden == 0 {
 			out = s.edit(out, p, piece)
+			if fatalHere {
+				s.fatalShown = s.pieceShown
+			}
 		}
 		r += p.N
 	}
 	if s.hidden > 0 {
 		visible = r // our own replies are not finished: show nothing
+	}
+	if fatalAt >= 0 && !editing {
+		s.fatalShown = fatalAt >= visible && s.hidden == 0
+	}
+	if c == nil || s.state != stateAttached {
+		s.fatalShown = false
 	}
 	if editing {
 		out = s.drainInjects(out)
@@ -350,9 +384,17 @@ func (s *Server) edit(out []byte, p pgwire.Piece, piece []byte) []byte {
 		show = false
 	}
 	s.pieceShown = show
-	if show {
+	switch {
+	case show && s.retagging:
+		// A RESET sent as SET: the client sees the tag it would see
+		// directly; the rest of the server's frame, if it comes in
+		// pieces, is dropped.
+		out = appendCommandComplete(out, "RESET")
+		s.pieceShown = false
+	case show:
 		out = append(out, piece...)
 	}
+	s.retagging = false
 	return s.drainInjects(out)
 }
 
@@ -366,6 +408,7 @@ func (s *Server) consumeUnit(t byte, frame []byte, whole bool) bool {
 	switch x.kind {
 	case expSync, expUntilReady:
 		if t == pgwire.MsgCommandComplete && x.kind == expUntilReady {
+			s.retagging = slices.Contains(x.retag, x.done)
 			s.commandDone(x, frame, whole)
 		}
 		if t == pgwire.MsgReadyForQuery {
@@ -381,6 +424,7 @@ func (s *Server) consumeUnit(t byte, frame []byte, whole bool) bool {
 	case expForward, expHide:
 		show := x.kind == expForward
 		if t == pgwire.MsgCommandComplete && show {
+			s.retagging = slices.Contains(x.retag, x.done)
 			s.commandDone(x, frame, whole)
 		}
 		if x.n--; x.n <= 0 {
@@ -398,6 +442,9 @@ func (s *Server) consumeError(x *expect, frame []byte, whole bool) bool {
 	switch x.kind {
 	case expUntilReady:
 		s.txFailed = true
+		if x.undo != "" {
+			s.undo(x) // a PREPARE that failed created nothing
+		}
 		return true // a simple query's error; ReadyForQuery follows
 	case expSync:
 		return true
@@ -416,16 +463,29 @@ func (s *Server) consumeError(x *expect, frame []byte, whole bool) bool {
 		s.prepared.retire(x.stmt)
 	}
 	s.discarding = true
+	var kept []string // statements whose Close was skipped: still there
 	for !s.expect.empty() {
 		k := s.expect.front().kind
 		if k == expSync || k == expUntilReady {
 			s.discarding = false // the Sync is on its way
 			break
 		}
-		if k != expInject {
+		switch x := s.expect.front(); {
+		case x.closes != "":
+			// The server still has it, however old: parsed 0, so the
+			// next use parses it again (see schema.go).
+			s.prepared.add(x.closes, "", 0)
+			kept = append(kept, x.closes)
+		case k != expInject && slices.Contains(kept, x.undo):
+			// A Parse replacing a statement whose Close was skipped: the
+			// old one stays on the server; the client's is not created.
+			if x.kind == expForward && s.client != nil {
+				s.client.forgetStmt(x.clientName, x.undo)
+			}
+		case k != expInject:
 			// Skipped by the server like the failed message: a Parse
 			// among them (ours or the client's) created nothing.
-			s.undo(s.expect.front())
+			s.undo(x)
 		}
 		s.expect.pop()
 	}
@@ -441,8 +501,8 @@ func (s *Server) undo(x *expect) {
 		return
 	}
 	s.prepared.remove(x.undo)
-	if x.kind == expForward && s.client != nil {
-		s.client.forgetServerStmt(x.undo)
+	if x.clientName != "" && s.client != nil {
+		s.client.forgetStmt(x.clientName, x.undo)
 	}
 }
 
@@ -474,6 +534,9 @@ func (s *Server) commandDone(x *expect, frame []byte, whole bool) {
 		}
 	}
 	x.done++
+	if whole && schemaChange(frame) {
+		s.Schema.changed()
+	}
 	if !rolledBackTo && whole && len(frame) > pgwire.HeaderLen+8 && string(frame[pgwire.HeaderLen:pgwire.HeaderLen+8]) == "ROLLBACK" {
 		s.txFailed = true
 	}
@@ -514,11 +577,19 @@ func (s *Server) drainInjects(out []byte) []byte {
 	return out
 }
 
-// cachedPlanChanged recognises PostgreSQL's "cached plan must not change
-// result type" (0A000): the statement must be prepared anew.
+// cachedPlanChanged recognises the errors of a statement a schema change
+// made unusable: "cached plan must not change result type" (0A000), and
+// "cache lookup failed for type" (XX000, a type it names was dropped).
+// The statement must be prepared anew.
 func cachedPlanChanged(frame []byte) bool {
 	e := pgwire.ParseError(frame)
-	return e.Code == pgwire.CodeFeatureNotSupported && strings.Contains(e.Message, "cached plan must not change result type")
+	switch e.Code {
+	case pgwire.CodeFeatureNotSupported:
+		return strings.Contains(e.Message, "cached plan must not change result type")
+	case pgwire.CodeInternalError:
+		return strings.Contains(e.Message, "cache lookup failed for type")
+	}
+	return false
 }
 
 // inspect updates state from one whole frame. Called with s.mu held.
@@ -546,6 +617,7 @@ func (s *Server) inspect(f []byte, c *Client) {
 		if !ok {
 			return
 		}
+		s.noteStatus(name, value)
 		if name, ok = CanonicalParam(name); !ok {
 			return
 		}
@@ -554,10 +626,11 @@ func (s *Server) inspect(f []byte, c *Client) {
 			c.noteParam(name, value)
 		}
 	case pgwire.MsgErrorResponse:
-		if pgwire.IsFatal(f) {
+		if pgwire.IsFatal(f) && !s.closing {
 			// PostgreSQL closes the connection after a FATAL; its EOF may
 			// arrive with this data and bring no readiness edge of its own.
 			s.closing = true
+			s.fatal = bytes.Clone(f)
 		}
 		if s.query != nil {
 			s.query.err = pgwire.ParseError(f)
@@ -695,6 +768,11 @@ func (s *Server) continueReset() {
 		s.params = nil
 	}
 	s.pinnedState = false
+	if pol := s.policy.Load(); pol.Mode == config.PoolSession && !pol.ResetClearsParams {
+		// The next client's session must start from the server's startup
+		// values, whatever this one set (see sessionDeploy).
+		s.paramsUnknown = true
+	}
 	if len(queries) == 0 {
 		s.mu.Unlock()
 		s.finishReset()
@@ -770,6 +848,7 @@ func (s *Server) fail(err error) {
 	if c != nil {
 		c.server.CompareAndSwap(s, nil)
 	}
+	fatal, shown := s.fatal, s.fatalShown
 	s.mu.Unlock()
 	s.Conn.Close()
 	switch prev {
@@ -789,7 +868,14 @@ func (s *Server) fail(err error) {
 		s.home.Discard(s)
 	}
 	if c != nil {
-		c.serverFailed(s, err)
+		if fatal != nil {
+			// PostgreSQL said why it ends the session: the client gets
+			// exactly that (if it has not already) and then sees its
+			// connection close, as a direct connection would.
+			c.serverEnded(fatal, shown)
+		} else {
+			c.serverFailed(s, err)
+		}
 	}
 }
 
@@ -1027,6 +1113,68 @@ func (s *Server) hasParams(c *Client) bool {
 	return slices.Equal(s.params, c.params)
 }
 
+// noteStatus records a ParameterStatus. Called with s.mu held.
+func (s *Server) noteStatus(name, value string) {
+	for i := range s.status {
+		if s.status[i].Name == name {
+			if s.status[i].Value != value {
+				s.status[i].Value = value
+			}
+			return
+		}
+	}
+	s.status = append(s.status, pgwire.Param{Name: name, Value: value})
+}
+
+// ParameterStatus returns the parameters PostgreSQL reports for the
+// server's session, as they are now: the greeting of a client given the
+// server at login.
+func (s *Server) ParameterStatus() []pgwire.Param {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.status)
+}
+
+// PID is the process id of the server's PostgreSQL backend.
+func (s *Server) PID() uint32 { return s.Conn.PID }
+
+// sessionDeployQuery returns a session pool's server to the state of a
+// fresh connection opened with its startup packet, which is the client's
+// (see ClientConfig.ServerStartup): the parameters go back to their reset
+// values, which are the startup ones, role and session authorization
+// included (RESET ALL leaves those two).
+const sessionDeployQuery = "SET SESSION AUTHORIZATION DEFAULT;RESET ROLE;RESET ALL;"
+
+// sessionDeploy returns the query that prepares s for session client c
+// ("" when none is needed) and records its effect: nothing when the
+// server's parameters are its startup ones (a new server, or one reset by
+// DISCARD ALL), a reset when someone changed them since; then the
+// client's application_name, which servers are not opened with (see
+// ClientConfig.AppName).
+func (s *Server) sessionDeploy(c *Client) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var q string
+	if s.paramsUnknown {
+		q = sessionDeployQuery
+		s.paramsUnknown, s.params = false, nil
+	}
+	if (c.appName != "" && q != "") || s.statusValue("application_name") != c.appName {
+		q += "SELECT pg_catalog.set_config('application_name', " + QuoteLiteral(c.appName) + ", false);"
+	}
+	return q
+}
+
+// statusValue is the reported value of name. Called with s.mu held.
+func (s *Server) statusValue(name string) string {
+	for _, p := range s.status {
+		if p.Name == name {
+			return p.Value
+		}
+	}
+	return ""
+}
+
 // deployed records that the server now has the client's parameters.
 func (s *Server) deployed(p Params) {
 	s.mu.Lock()
@@ -1093,6 +1241,9 @@ func (s *Server) Applied(ps []pgwire.Param) {
 	s.mu.Lock()
 	for _, p := range ps {
 		s.params.Set(p.Name, p.Value, s.defaults)
+	}
+	if len(ps) > 0 && s.policy.Load().Mode == config.PoolSession {
+		s.paramsUnknown = true // a session client gets it reset (sessionDeploy)
 	}
 	s.mu.Unlock()
 }

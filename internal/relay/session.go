@@ -1,8 +1,6 @@
 package relay
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -82,7 +80,7 @@ func (t *translation) query(f []byte) {
 		t.refuse(*refusal)
 		return
 	}
-	x := expect{kind: expUntilReady, changes: eff.changes}
+	x := expect{kind: expUntilReady, changes: eff.changes, retag: eff.retag}
 	if eff.reports {
 		x.data = c.startupReports(nil)
 	}
@@ -100,6 +98,7 @@ func (t *translation) query(f []byte) {
 type sessionEffect struct {
 	changes []sqlChange // parameters to carry (confirmed by CommandComplete)
 	reports bool        // startup values are reported after it (RESET ALL, DISCARD ALL)
+	retag   []int       // statements sent as SET whose tag must read RESET
 	local   sqlmin.Stmt // a statement the pooler answers itself (Kind Other: none)
 }
 
@@ -123,12 +122,27 @@ func (t *translation) effects(text string, stmts []sqlmin.Stmt) (eff sessionEffe
 			c.pin("WITH HOLD cursor")
 		case sqlmin.Load:
 			c.pin("LOAD")
-		case sqlmin.Set:
-			if ch, ok := c.setChange(i, st); ok {
-				eff.changes = append(eff.changes, ch)
+		case sqlmin.Set, sqlmin.SetLocal:
+			if st.Default {
+				if name, tracked := c.tracks(st.Name); tracked {
+					if v, ok := c.startup.Get(name); ok {
+						// DEFAULT is the session's default: for this
+						// client its startup value, not the server's.
+						set := "SET " + quoteIdent(name) + " TO " + QuoteLiteral(v)
+						if st.Kind == sqlmin.SetLocal {
+							set = "SET LOCAL " + quoteIdent(name) + " TO " + QuoteLiteral(v)
+						}
+						rewritten = strings.Replace(orDefault(rewritten, text), st.Text, set, 1)
+					}
+				}
+			}
+			if st.Kind == sqlmin.Set {
+				if ch, ok := c.setChange(i, st); ok {
+					eff.changes = append(eff.changes, ch)
+				}
 			}
 		case sqlmin.Reset:
-			name, tracked := CanonicalParam(st.Name)
+			name, tracked := c.tracks(st.Name)
 			if !tracked {
 				break
 			}
@@ -137,6 +151,7 @@ func (t *translation) effects(text string, stmts []sqlmin.Stmt) (eff sessionEffe
 				// this client is its startup value.
 				set := "SET " + quoteIdent(name) + " TO " + QuoteLiteral(v)
 				rewritten = strings.Replace(orDefault(rewritten, text), st.Text, set, 1)
+				eff.retag = append(eff.retag, i)
 				if !reported[name] {
 					eff.changes = append(eff.changes, sqlChange{index: i, kind: sqlmin.Set, name: name, value: v})
 				}
@@ -171,7 +186,7 @@ func orDefault(s, def string) string {
 // setChange describes a SET the client's next servers must repeat, for
 // parameters PostgreSQL does not report.
 func (c *Client) setChange(i int, st sqlmin.Stmt) (sqlChange, bool) {
-	name, tracked := CanonicalParam(st.Name)
+	name, tracked := c.tracks(st.Name)
 	if !tracked || reported[name] {
 		return sqlChange{}, false
 	}
@@ -182,6 +197,19 @@ func (c *Client) setChange(i int, st sqlmin.Stmt) (sqlChange, bool) {
 		return sqlChange{index: i, kind: sqlmin.Reset, name: name}, true
 	}
 	return sqlChange{index: i, kind: sqlmin.Set, name: name, value: configValue(st.Value)}, true
+}
+
+// tracks reports whether the pooler carries parameter name for the client
+// between servers, and its canonical name: the parameters it tracks for
+// every client, and those the client set in its startup packet (their
+// startup values must stay in force, RESET included).
+func (c *Client) tracks(name string) (string, bool) {
+	if n, ok := CanonicalParam(name); ok {
+		return n, true
+	}
+	n := strings.ToLower(name)
+	_, ok := c.startup.Get(n)
+	return n, ok
 }
 
 // configValue turns a SET value as written in SQL into the string
@@ -247,8 +275,7 @@ func (t *translation) localStatement(st sqlmin.Stmt) bool {
 			t.refuse(pgwire.Error{Code: "42P05", Message: fmt.Sprintf("prepared statement %q already exists", st.Name)})
 			return true
 		}
-		sum := sha256.Sum256([]byte(st.Types + "\x00" + st.Body))
-		sname := "odyssey_sql_" + hex.EncodeToString(sum[:14])
+		sname := c.statementName("odyssey_sql_", []byte(st.Types+"\x00"+st.Body))
 		sql := "PREPARE " + sname
 		if st.Types != "" {
 			sql += " (" + st.Types + ")"
@@ -257,16 +284,15 @@ func (t *translation) localStatement(st sqlmin.Stmt) bool {
 		if c.stmts == nil {
 			c.stmts = make(map[string]*stmt)
 		}
-		c.stmts[st.Name] = &stmt{server: sname, sql: sql, query: st.Body}
-		if s.prepared.touch(sname) {
-			t.answer("PREPARE")
-			return true
-		}
-		t.evict()
-		s.prepared.add(sname, st.Body)
+		p := &stmt{server: sname, sql: sql, query: st.Body, parsed: c.schema.next()}
+		c.stmts[st.Name] = p
+		// Prepared now, as PostgreSQL would (see schema.go), even when
+		// the server has a copy.
+		t.replaceOrEvict(sname)
+		s.prepared.add(sname, st.Body, p.parsed)
 		t.requests++
 		t.out = pgwire.AppendQuery(t.out, sql)
-		s.expect.push(expect{kind: expUntilReady, undo: sname})
+		s.expect.push(expect{kind: expUntilReady, undo: sname, clientName: st.Name})
 		return true
 	case sqlmin.Execute:
 		if !c.policy.Load().Prepared {
@@ -294,10 +320,10 @@ func (t *translation) localStatement(st sqlmin.Stmt) bool {
 // it, with a hidden PREPARE (SQL statements) or Parse and Sync.
 func (t *translation) ensure(p *stmt) {
 	s := t.s
-	if s.prepared.touch(p.server) {
+	if s.prepared.fresh(p.server, p.parsed) {
 		return
 	}
-	t.evict()
+	t.replaceOrEvict(p.server)
 	if p.sql != "" {
 		s.unnamedOf = nil
 		t.out = pgwire.AppendQuery(t.out, p.sql)
@@ -306,7 +332,7 @@ func (t *translation) ensure(p *stmt) {
 		t.out = append(t.out, pgwire.MsgSync, 0, 0, 0, 4)
 	}
 	t.requests++
-	s.prepared.add(p.server, p.query)
+	s.prepared.add(p.server, p.query, t.c.schema.next())
 	s.expect.push(expect{kind: expHideUntilReady, undo: p.server})
 }
 

@@ -192,7 +192,7 @@ func (t *translation) execute(f []byte) {
 		t.executeLocal(eff.local)
 		return
 	}
-	t.pass(f, expect{kind: expForward, n: 1, changes: eff.changes})
+	t.pass(f, expect{kind: expForward, n: 1, changes: eff.changes, retag: eff.retag})
 	if eff.reports {
 		t.s.expect.push(expect{kind: expInject, data: c.startupReports(nil)})
 	}

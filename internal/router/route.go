@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +39,7 @@ type Route struct {
 	BackendDB, BackendUser string
 	policy                 *relay.PolicyRef
 	pool                   *pool.Pool[*relay.Server]
+	schema                 *relay.SchemaClock // the backend database's (set once by the router)
 	log                    *slog.Logger
 
 	clients int // guarded by router.mu
@@ -52,6 +55,7 @@ type Route struct {
 	paramCache  map[pgwire.Param]paramCanon
 }
 
+// newRoute makes the route of rule for (db, user). The caller holds r.mu.
 func newRoute(r *Router, rule *config.Rule, db, user string) *Route {
 	rt := &Route{
 		router:      r,
@@ -67,6 +71,11 @@ func newRoute(r *Router, rule *config.Rule, db, user string) *Route {
 	rt.rule.Store(rule)
 	if rule.StorageDB != "" {
 		rt.BackendDB = rule.StorageDB
+	}
+	rt.schema = r.schemas[rt.BackendDB] // r.mu is held by the callers
+	if rt.schema == nil {
+		rt.schema = new(relay.SchemaClock)
+		r.schemas[rt.BackendDB] = rt.schema
 	}
 	if rule.StorageUser != "" {
 		rt.BackendUser = rule.StorageUser
@@ -121,6 +130,10 @@ func cancelTimeout(ms int) time.Duration {
 
 // Rule returns the route's current rule.
 func (rt *Route) Rule() *config.Rule { return rt.rule.Load() }
+
+// Schema returns the clock of the route's backend database, shared with
+// its clients and servers (see relay.SchemaClock).
+func (rt *Route) Schema() *relay.SchemaClock { return rt.schema }
 
 // Policy returns the route's policy reference, shared with its clients and
 // servers.
@@ -211,8 +224,22 @@ func (rt *Route) Acquire(ctx context.Context, c *relay.Client) (*relay.Server, e
 	if c != nil {
 		queuer = c
 	}
+	// A session pool's servers are opened with their first client's
+	// startup parameters, so that what the client gets back with RESET is
+	// what it asked for at login; a server serves only clients that asked
+	// for the same (see relay.ClientConfig.ServerStartup). The pooler's
+	// own uses (no client) take servers opened with none.
+	var startup []pgwire.Param
+	var key string
+	var match func(*relay.Server) bool
+	if rt.Rule().Pool == config.PoolSession {
+		if c != nil {
+			startup, key = c.ServerStartup(), c.StartupKey()
+		}
+		match = func(s *relay.Server) bool { return s.StartupKey == key }
+	}
 	for {
-		s, dial, waited, err := rt.pool.AcquireWait(ctx, timeout, queuer)
+		s, dial, waited, err := rt.pool.AcquireMatch(ctx, timeout, queuer, match)
 		switch {
 		case errors.Is(err, pool.ErrTimeout):
 			rt.countError(stats.ErrPoolTimeout)
@@ -223,8 +250,20 @@ func (rt *Route) Acquire(ctx context.Context, c *relay.Client) (*relay.Server, e
 		case err != nil:
 			return nil, err
 		case dial:
-			s, err := rt.dial(ctx)
+			s, err := rt.dial(ctx, startup, key)
 			if err != nil {
+				rt.pool.Discard()
+				return nil, err
+			}
+			rt.stats.Wait(waited)
+			return s, nil
+		}
+		if match != nil && !match(s) {
+			// An idle server of other startup parameters, the pool being
+			// full: replace it with one of ours, in its slot.
+			rt.forget(s)
+			s.Close()
+			if s, err = rt.dial(ctx, startup, key); err != nil {
 				rt.pool.Discard()
 				return nil, err
 			}
@@ -237,6 +276,36 @@ func (rt *Route) Acquire(ctx context.Context, c *relay.Client) (*relay.Server, e
 			continue
 		}
 		rt.stats.Wait(waited)
+		return s, nil
+	}
+}
+
+// TryAcquire implements relay.TryAttacher for transaction and statement
+// pools: a server now, if one is idle or the pool has room to dial one,
+// else nil without waiting.
+func (rt *Route) TryAcquire(c *relay.Client) (*relay.Server, error) {
+	if rt.router.pauseGate() != nil || rt.Rule().Pool == config.PoolSession {
+		return nil, nil
+	}
+	lifetime := time.Duration(rt.Rule().ServerLifetime) * time.Second
+	for {
+		s, dial, ok := rt.pool.TryAcquire()
+		switch {
+		case !ok:
+			return nil, nil
+		case dial:
+			s, err := rt.dial(c, nil, "")
+			if err != nil {
+				rt.pool.Discard()
+				return nil, err
+			}
+			return s, nil
+		}
+		if lifetime > 0 && time.Since(s.Created) > lifetime || !s.Usable() {
+			s.Close()
+			rt.Discard(s)
+			continue
+		}
 		return s, nil
 	}
 }
@@ -289,8 +358,11 @@ func (rt *Route) Servers() []*relay.Server {
 	return out
 }
 
-// dial logs in a new server for the route. The slot is already reserved.
-func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
+// dial logs in a new server for the route, with the rule's
+// backend_startup_options followed by startup (a session client's own
+// parameters; key is relay.StartupKey of them). The slot is already
+// reserved.
+func (rt *Route) dial(ctx context.Context, startup []pgwire.Param, key string) (*relay.Server, error) {
 	cfg := rt.router.Config()
 	tlsClient, err := rt.router.storageTLS(rt.Rule().Storage)
 	if err != nil {
@@ -301,7 +373,7 @@ func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
 		TLS:           tlsClient,
 		Database:      rt.BackendDB,
 		Credentials:   rt.credentials(),
-		StartupParams: startupParams(rt.Rule().BackendStartupOptions),
+		StartupParams: append(startupParams(rt.Rule().BackendStartupOptions), startup...),
 		Timeout:       time.Duration(cfg.BackendConnectTimeoutMs) * time.Millisecond,
 		KeepAlive:     keepAlive(cfg),
 	}
@@ -320,9 +392,11 @@ func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
 		}
 		rt.stats.ConnectTime.Observe(time.Since(start))
 		id := NewID('s')
-		defaults := rt.learnGreeting(conn.Params)
+		defaults := rt.learnGreeting(conn.Params, key == "")
 		rt.log.Debug("server connected", "server", id, "addr", ep.Address, "pid", conn.PID)
 		s := relay.NewServer(id, conn, rt, rt.policy, defaults, rt.log)
+		s.StartupKey = key
+		s.Schema = rt.schema
 		rt.mu.Lock()
 		rt.servers[s] = struct{}{}
 		rt.mu.Unlock()
@@ -333,14 +407,17 @@ func (rt *Route) dial(ctx context.Context) (*relay.Server, error) {
 	return nil, connectError(rt, lastErr)
 }
 
-// connectError turns a dial failure into what the client is told. With
-// client_fwd_error, PostgreSQL's own login error (bad password, unknown
-// database) is forwarded with its SQLSTATE; otherwise the client gets
-// 08006 with PostgreSQL's message as detail.
+// connectError turns a dial failure into what the client is told.
+// PostgreSQL's own login error is what a direct connection would get
+// (3D000 for a database that does not exist, 42704 for an unknown
+// parameter, 53300 when it has too many clients...), so it is forwarded
+// with its SQLSTATE; only a failure of the pooler's own credentials
+// (class 28) becomes 08006, with PostgreSQL's message as detail, unless
+// client_fwd_error forwards those too.
 func connectError(rt *Route, err error) error {
 	var pe *pgwire.Error
 	if errors.As(err, &pe) {
-		if rt.Rule().ClientFwdError {
+		if rt.Rule().ClientFwdError || !strings.HasPrefix(pe.Code, "28") {
 			return pe
 		}
 		return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeConnectionFailure,
@@ -354,12 +431,13 @@ func connectError(rt *Route, err error) error {
 		Message: "failed to connect to remote server for " + rt.Name(), Detail: err.Error()}
 }
 
-// learnGreeting records the first login's ParameterStatus values and
-// returns the route's tracked defaults.
-func (rt *Route) learnGreeting(params []pgwire.Param) relay.Params {
+// learnGreeting records the first login's ParameterStatus values, if
+// that login sent only the rule's startup parameters (plain), and returns
+// the route's tracked defaults.
+func (rt *Route) learnGreeting(params []pgwire.Param, plain bool) relay.Params {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if rt.greeting == nil {
+	if rt.greeting == nil && plain {
 		rt.greeting = append([]pgwire.Param(nil), params...)
 		var d relay.Params
 		for _, p := range params {
@@ -511,7 +589,7 @@ func (rt *Route) Maintain(ctx context.Context, now time.Time) {
 		if !rt.pool.ReserveSlot() {
 			break
 		}
-		s, err := rt.dial(ctx)
+		s, err := rt.dial(ctx, nil, "")
 		if err != nil {
 			rt.pool.Discard()
 			break
@@ -533,10 +611,13 @@ func (rt *Route) close() {
 const maxParamCache = 1024
 
 // paramCanon is PostgreSQL's verdict on one name=value: its canonical
-// spelling, or the error it gives.
+// spelling, or the error it gives; drop marks a parameter PostgreSQL
+// takes only at connection start (log_connections...), accepted and not
+// carried.
 type paramCanon struct {
 	value string
 	err   *pgwire.Error
+	drop  bool
 }
 
 // NormalizeParams checks the session parameters a client asked for the way
@@ -564,10 +645,13 @@ func (rt *Route) NormalizeParams(ctx context.Context, params []pgwire.Param) ([]
 		default:
 			out[i] = pgwire.Param{Name: p.Name, Value: c.value}
 		}
+		if ok && c.drop {
+			out[i] = pgwire.Param{}
+		}
 	}
 	rt.mu.Unlock()
 	if len(unknown) == 0 {
-		return out, nil
+		return dropEmpty(out), nil
 	}
 	canon, err := rt.checkParams(ctx, unknown)
 	if err != nil {
@@ -584,10 +668,18 @@ func (rt *Route) NormalizeParams(ctx context.Context, params []pgwire.Param) ([]
 				rt.mu.Unlock()
 				return nil, c.err
 			}
+			if c.drop {
+				out[i] = pgwire.Param{}
+			}
 		}
 	}
 	rt.mu.Unlock()
-	return out, nil
+	return dropEmpty(out), nil
+}
+
+// dropEmpty removes the parameters NormalizeParams blanked.
+func dropEmpty(ps []pgwire.Param) []pgwire.Param {
+	return slices.DeleteFunc(ps, func(p pgwire.Param) bool { return p.Name == "" })
 }
 
 // checkParams asks PostgreSQL about each parameter, one set_config() per
@@ -603,6 +695,10 @@ func (rt *Route) checkParams(ctx context.Context, ps []pgwire.Param) (map[pgwire
 		rows, qerr := s.Query(ctx, "SELECT pg_catalog.set_config("+relay.QuoteLiteral(p.Name)+", "+relay.QuoteLiteral(p.Value)+", false)")
 		var pe *pgwire.Error
 		switch {
+		case errors.As(qerr, &pe) && pe.Code == "55P02" && strings.Contains(pe.Message, "after connection start"):
+			// A setting of the backend's start: PostgreSQL takes it in a
+			// startup packet, and a pooled server cannot have it.
+			out[p] = paramCanon{drop: true}
 		case errors.As(qerr, &pe):
 			e := *pe
 			e.Severity = pgwire.SeverityFatal

@@ -39,9 +39,10 @@ type Router struct {
 
 	mu       sync.Mutex
 	routes   map[routeKey]*Route
-	obsolete map[*Route]struct{} // routes of rules a reload changed, kept until their clients leave
-	clients  map[uint64]*Client  // by cancel key
-	total    int                 // clients routed, for the global client_max
+	obsolete map[*Route]struct{}           // routes of rules a reload changed, kept until their clients leave
+	clients  map[uint64]*Client            // by cancel key
+	total    int                           // clients routed, for the global client_max
+	schemas  map[string]*relay.SchemaClock // by backend database, for prepared statements
 	closed   bool
 	errors   stats.Errors // errors that belong to no route
 }
@@ -85,6 +86,7 @@ func New(cfg *config.Config, log *slog.Logger) *Router {
 		routes:   make(map[routeKey]*Route),
 		obsolete: make(map[*Route]struct{}),
 		clients:  make(map[uint64]*Client),
+		schemas:  make(map[string]*relay.SchemaClock),
 	}
 	r.snap.Store(newSnapshot(cfg))
 	return r
@@ -284,12 +286,29 @@ func (c *Client) PID() uint32 { return uint32(c.Key >> 32) }
 // crypto-random pair so that nobody can cancel another client's query by
 // guessing.
 func (r *Router) Register(c *relay.Client, route *Route) *Client {
+	return r.register(c, route, 0)
+}
+
+// RegisterPID is Register for a client that has a server of its own for
+// its whole session (session pools): the process id of its key is that
+// server's real one, as a direct connection's would be, so that
+// pg_terminate_backend and pg_cancel_backend of it reach the client's
+// session; the secret is still ours and random, and a cancel request
+// still comes through the pooler.
+func (r *Router) RegisterPID(c *relay.Client, route *Route, pid uint32) *Client {
+	return r.register(c, route, pid)
+}
+
+func (r *Router) register(c *relay.Client, route *Route, pid uint32) *Client {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for {
 		var b [8]byte
 		rand.Read(b[:])
 		key := binary.BigEndian.Uint64(b[:])
+		if pid != 0 {
+			key = uint64(pid)<<32 | key&0xffffffff
+		}
 		if _, taken := r.clients[key]; taken || key == 0 {
 			continue
 		}
