@@ -406,7 +406,7 @@ func (s *session) joinReserved(ctx context.Context, rtr *router.Router, rule *co
 		ctx, cancel = context.WithDeadline(ctx, s.start.Add(timeout))
 		defer cancel()
 	}
-	srv, err := c.Reserve(ctx)
+	srv, status, err := c.Reserve(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil, pgwire.Fatal(pgwire.CodeTooManyConnections, fmt.Sprintf(
 			"no server became free for %s.%s within client_login_timeout (pool_size %d)", route.DB, route.User, rule.PoolSize))
@@ -415,7 +415,7 @@ func (s *session) joinReserved(ctx context.Context, rtr *router.Router, rule *co
 		return nil, err
 	}
 	rc := rtr.RegisterPID(c, route, srv.PID())
-	if err := s.greet(srv.ParameterStatus(), nil, rc.Key); err != nil {
+	if err := s.greet(status, nil, rc.Key); err != nil {
 		rtr.Unregister(rc)
 		c.ReleaseReserved(srv)
 		return nil, err

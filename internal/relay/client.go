@@ -173,6 +173,7 @@ type Client struct {
 	serverStartup []pgwire.Param // ClientConfig.ServerStartup
 	startupKey    string         // serverStartup as a key (see StartupKey)
 	appName       string         // ClientConfig.AppName
+	reserveDeploy string         // the query Adopt sends the reserved server
 }
 
 // StartupKey identifies the startup parameters a session server for the
@@ -701,42 +702,37 @@ func (c *Client) attach() (*Server, []byte, error) {
 }
 
 // Reserve acquires the client's session server during its login, before
-// it is greeted (reserve_session_server_connection), and prepares it
-// (sessionDeploy) so that the parameters it reports are the ones the
-// client must be greeted with. The caller owns the server until Adopt, or
-// gives it back with its Home if the login fails.
-func (c *Client) Reserve(ctx context.Context) (*Server, error) {
-	for attempt := 0; ; attempt++ {
-		s, err := c.attacher.Acquire(ctx, c)
-		if err != nil {
-			return nil, err
-		}
-		q := c.deployFor(s)
-		if q == "" {
-			return s, nil
-		}
-		_, err = s.Query(ctx, q)
-		if err == nil {
-			return s, nil
-		}
-		s.log.Warn("server failed its reset at login", "server", s.ID, "error", err)
-		s.Close()
-		s.home.Discard(s)
-		if attempt == 2 {
-			return nil, pgwire.Fatal(pgwire.CodeConnectionFailure, "servers keep failing at login")
-		}
+// it is greeted (reserve_session_server_connection), and returns the
+// parameters PostgreSQL will report for the session once the server is
+// prepared for the client (sessionDeploy): what the client is greeted
+// with. The caller owns the server until Adopt, or gives it back with
+// ReleaseReserved if the login fails.
+func (c *Client) Reserve(ctx context.Context) (*Server, []pgwire.Param, error) {
+	s, err := c.attacher.Acquire(ctx, c)
+	if err != nil {
+		return nil, nil, err
 	}
+	q, status := s.sessionDeploy(c)
+	c.reserveDeploy = q
+	return s, status, nil
 }
 
 // Adopt attaches the server Reserve returned, once the client has been
-// greeted. A server that died since ends the client with 08006, as if
-// its backend had died a moment after login.
+// greeted, and sends it the query preparing it: its reply is hidden, and
+// the login does not wait for it (a request the client sends meanwhile
+// queues behind it). A server that died since ends the client with 08006,
+// as if its backend had died a moment after login.
 func (c *Client) Adopt(s *Server) {
-	if s.attach(c, false) {
+	q := c.reserveDeploy
+	c.reserveDeploy = ""
+	if !s.attach(c, q != "") {
+		s.home.Discard(s)
+		c.serverFailed(s, errors.New("closed during login"))
 		return
 	}
-	s.home.Discard(s)
-	c.serverFailed(s, errors.New("closed during login"))
+	if q != "" {
+		c.writeServer(s, nil, pgwire.AppendQuery(nil, q))
+	}
 }
 
 // Abandon gives back the server of a client whose main loop will never run
@@ -750,8 +746,15 @@ func (c *Client) Abandon() {
 }
 
 // ReleaseReserved gives back a server Reserve returned when the login
-// fails before Adopt.
+// fails before Adopt. The query preparing it was not sent, so whoever
+// gets it next has its settings reset.
 func (c *Client) ReleaseReserved(s *Server) {
+	if c.reserveDeploy != "" {
+		s.mu.Lock()
+		s.paramsUnknown = true
+		s.mu.Unlock()
+		c.reserveDeploy = ""
+	}
 	if !s.home.Release(s) {
 		s.Close()
 	}
@@ -785,7 +788,8 @@ func (c *Client) tryAttach() (*Server, []byte, error) {
 // records that s will have them.
 func (c *Client) deployFor(s *Server) string {
 	if c.policy.Load().Mode == config.PoolSession {
-		return s.sessionDeploy(c)
+		q, _ := s.sessionDeploy(c)
+		return q
 	}
 	if !c.policy.Load().MaintainParams || s.hasParams(c) {
 		return ""

@@ -1126,15 +1126,6 @@ func (s *Server) noteStatus(name, value string) {
 	s.status = append(s.status, pgwire.Param{Name: name, Value: value})
 }
 
-// ParameterStatus returns the parameters PostgreSQL reports for the
-// server's session, as they are now: the greeting of a client given the
-// server at login.
-func (s *Server) ParameterStatus() []pgwire.Param {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.status)
-}
-
 // PID is the process id of the server's PostgreSQL backend.
 func (s *Server) PID() uint32 { return s.Conn.PID }
 
@@ -1146,28 +1137,58 @@ func (s *Server) PID() uint32 { return s.Conn.PID }
 const sessionDeployQuery = "SET SESSION AUTHORIZATION DEFAULT;RESET ROLE;RESET ALL;"
 
 // sessionDeploy returns the query that prepares s for session client c
-// ("" when none is needed) and records its effect: nothing when the
-// server's parameters are its startup ones (a new server, or one reset by
-// DISCARD ALL), a reset when someone changed them since; then the
-// client's application_name, which servers are not opened with (see
-// ClientConfig.AppName).
-func (s *Server) sessionDeploy(c *Client) string {
+// ("" when none is needed), records its effect, and returns the
+// parameters PostgreSQL will report for the session once it has run:
+// nothing when the server's parameters are its startup ones (a new
+// server, or one reset by DISCARD ALL), a reset to them when someone
+// changed them since; then the client's application_name, which servers
+// are not opened with (see ClientConfig.AppName).
+func (s *Server) sessionDeploy(c *Client) (string, []pgwire.Param) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	status := slices.Clone(s.status)
 	var q string
 	if s.paramsUnknown {
 		q = sessionDeployQuery
 		s.paramsUnknown, s.params = false, nil
+		status = statusAfterReset(status, s.Conn.Params)
 	}
-	if (c.appName != "" && q != "") || s.statusValue("application_name") != c.appName {
+	if (c.appName != "" && q != "") || statusValue(status, "application_name") != c.appName {
 		q += "SELECT pg_catalog.set_config('application_name', " + QuoteLiteral(c.appName) + ", false);"
+		status = setStatus(status, "application_name", c.appName)
 	}
-	return q
+	return q, status
 }
 
-// statusValue is the reported value of name. Called with s.mu held.
-func (s *Server) statusValue(name string) string {
-	for _, p := range s.status {
+// statusAfterReset is what PostgreSQL reports once sessionDeployQuery has
+// run on a session whose reports are status: every setting back to what
+// the server reported at login (its startup values), but for the values
+// of the server itself, which a reset does not change.
+func statusAfterReset(status, login []pgwire.Param) []pgwire.Param {
+	for _, p := range login {
+		switch p.Name {
+		case "server_version", "server_encoding", "integer_datetimes", "in_hot_standby":
+			continue
+		}
+		status = setStatus(status, p.Name, p.Value)
+	}
+	return status
+}
+
+// setStatus sets name to value in a list of reported parameters.
+func setStatus(status []pgwire.Param, name, value string) []pgwire.Param {
+	for i := range status {
+		if status[i].Name == name {
+			status[i].Value = value
+			return status
+		}
+	}
+	return append(status, pgwire.Param{Name: name, Value: value})
+}
+
+// statusValue is the value of name in a list of reported parameters.
+func statusValue(status []pgwire.Param, name string) string {
+	for _, p := range status {
 		if p.Name == name {
 			return p.Value
 		}
