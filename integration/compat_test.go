@@ -699,3 +699,44 @@ func TestCompatParseErrorsWherePostgresRaises(t *testing.T) {
 	}
 	sameEverywhere(t, "parse", targets, got)
 }
+
+// TestCompatLoginErrors: an empty password, and a role PostgreSQL does not
+// have (the pool logs in as the client's own user), get PostgreSQL's
+// SQLSTATE and words (an error of the pooler's own, the empty password,
+// with its "odyssey: c…:" prefix).
+func TestCompatLoginErrors(t *testing.T) {
+	p := startPooler(t, baseConf+`
+database default {
+	user "`+clearUser+`" {
+		authentication "clear_text"
+		password "`+clearPass+`"
+		storage "pg"
+		pool "transaction"
+	}
+	user default {
+		authentication "none"
+		storage "pg"
+		pool "session"
+	}
+}
+`)
+	for _, tc := range []struct{ name, user, password, code, msg string }{
+		{"empty password", clearUser, "", "28P01", "empty password returned by client"},
+		{"no such role", "compat_no_such_role", "", "28000", `role "compat_no_such_role" does not exist`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, port := range []int{pg.Port, p.port} {
+				cfg, err := pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable connect_timeout=10",
+					port, tc.user, plainUser))
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg.Password = tc.password
+				_, err = pgx.ConnectConfig(ctxTimeout(t, 10*time.Second), cfg)
+				if got := errText(err); !strings.HasPrefix(got, "FATAL "+tc.code+" ") || !strings.HasSuffix(got, tc.msg) {
+					t.Errorf("port %d: %s, want FATAL %s ... %s", port, got, tc.code, tc.msg)
+				}
+			}
+		})
+	}
+}

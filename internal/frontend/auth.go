@@ -334,7 +334,13 @@ func (a *Authenticator) cleartext(s *session) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return cString(body)
+	pw, err := cString(body)
+	if err == nil && pw == "" {
+		// PostgreSQL's answer: an empty password is never checked.
+		return "", &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeInvalidPassword,
+			Message: "empty password returned by client"}
+	}
+	return pw, err
 }
 
 func (a *Authenticator) md5(s *session, secret auth.Secret, user string) error {

@@ -410,14 +410,18 @@ func (rt *Route) dial(ctx context.Context, startup []pgwire.Param, key string) (
 // connectError turns a dial failure into what the client is told.
 // PostgreSQL's own login error is what a direct connection would get
 // (3D000 for a database that does not exist, 42704 for an unknown
-// parameter, 53300 when it has too many clients...), so it is forwarded
-// with its SQLSTATE; only a failure of the pooler's own credentials
-// (class 28) becomes 08006, with PostgreSQL's message as detail, unless
-// client_fwd_error forwards those too.
+// parameter, 53300 when it has too many clients, 28000 for a role that
+// does not exist...), so it is forwarded with its SQLSTATE. Only a
+// failure of credentials the pooler holds for the route (class 28 with
+// storage_user or storage_password) becomes 08006, with PostgreSQL's
+// message as detail, unless client_fwd_error forwards those too: the
+// client's own credentials were fine.
 func connectError(rt *Route, err error) error {
 	var pe *pgwire.Error
 	if errors.As(err, &pe) {
-		if rt.Rule().ClientFwdError || !strings.HasPrefix(pe.Code, "28") {
+		rule := rt.Rule()
+		ownCredentials := rule.StorageUser != "" || rule.StoragePassword != ""
+		if rule.ClientFwdError || !strings.HasPrefix(pe.Code, "28") || !ownCredentials {
 			return pe
 		}
 		return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeConnectionFailure,

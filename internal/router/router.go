@@ -279,6 +279,15 @@ func (m RouteClients) Of(rt *Route) ClientCounts {
 	return m[rt]
 }
 
+// madePID turns random bits into a process id of the pooler's own: a
+// positive int4, as drivers expect (pgx sends them back as int4 in
+// pg_terminate_backend(unnest($1::int[]))), and at least 2^22, Linux's
+// highest possible pid_max, so it never names a real backend.
+func madePID(random uint64) uint32 {
+	const lowest = 1 << 22
+	return lowest + uint32(random%(1<<31-lowest))
+}
+
 // PID is the process id half of the client's BackendKeyData.
 func (c *Client) PID() uint32 { return uint32(c.Key >> 32) }
 
@@ -306,7 +315,9 @@ func (r *Router) register(c *relay.Client, route *Route, pid uint32) *Client {
 		var b [8]byte
 		rand.Read(b[:])
 		key := binary.BigEndian.Uint64(b[:])
-		if pid != 0 {
+		if pid == 0 {
+			key = uint64(madePID(key>>32))<<32 | key&0xffffffff
+		} else {
 			key = uint64(pid)<<32 | key&0xffffffff
 		}
 		if _, taken := r.clients[key]; taken || key == 0 {
