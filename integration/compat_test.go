@@ -740,3 +740,31 @@ database default {
 		})
 	}
 }
+
+// TestCompatReserveWaits: a session client logging in while the pool is
+// full waits in the queue for a server (its login completes when one is
+// released), and gets 53300 when pool_timeout passes first.
+func TestCompatReserveWaits(t *testing.T) {
+	p := startPooler(t, strings.Replace(strings.Replace(modeConf("session"), "pool_size 2", "pool_size 1", 1),
+		"pool_timeout 10000", "pool_timeout 1500", 1))
+	ctx := ctxTimeout(t, 30*time.Second)
+	holder := p.connect(plainUser, plainUser, "")
+	if _, err := p.tryConnect(plainUser, plainUser, "", nil); sqlState(err) != "53300" {
+		t.Fatalf("login with the pool full past pool_timeout: %v, want 53300", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		c, err := p.tryConnect(plainUser, plainUser, "", nil)
+		if err == nil {
+			_, err = c.Exec(ctx, "select 1")
+		}
+		done <- err
+	}()
+	waitFor(t, 10*time.Second, "the second login to wait", func() bool {
+		return p.inst.Router().Routes()[0].PoolStats().Waiting == 1
+	})
+	holder.Close(ctx)
+	if err := <-done; err != nil {
+		t.Fatalf("login after the server was released: %v", err)
+	}
+}
