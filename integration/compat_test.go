@@ -287,12 +287,17 @@ func rawLogin(t *testing.T, e endpoint, params map[string]string) *rawSession {
 
 func (r *rawSession) send(msgs ...pgproto3.FrontendMessage) {
 	r.t.Helper()
-	for _, m := range msgs {
-		r.fe.Send(m)
-	}
-	if err := r.fe.Flush(); err != nil {
+	if err := sendAll(r.fe, msgs...); err != nil {
 		r.t.Fatal(err)
 	}
+}
+
+// sendAll sends msgs in one write.
+func sendAll(fe *pgproto3.Frontend, msgs ...pgproto3.FrontendMessage) error {
+	for _, m := range msgs {
+		fe.Send(m)
+	}
+	return fe.Flush()
 }
 
 // next describes the next message: its type letter, the SQLSTATE and

@@ -904,10 +904,7 @@ func dialRaw(t *testing.T, port int, name string) *rawClient {
 
 func (w *rawClient) send(msgs ...pgproto3.FrontendMessage) {
 	w.t.Helper()
-	for _, m := range msgs {
-		w.fe.Send(m)
-	}
-	if err := w.fe.Flush(); err != nil {
+	if err := sendAll(w.fe, msgs...); err != nil {
 		w.t.Fatalf("client %s: %v", w.name, err)
 	}
 }

@@ -686,11 +686,7 @@ func (c *Client) attach() (*Server, []byte, error) {
 			}
 			return nil, nil, err
 		}
-		var deploy []byte
-		if q := c.deployFor(s); q != "" {
-			deploy = pgwire.AppendQuery(nil, q)
-		}
-		if s.attach(c, deploy != nil) {
+		if deploy, ok := c.bind(s); ok {
 			return s, deploy, nil
 		}
 		// It died between the pool and us: we own its slot.
@@ -771,16 +767,23 @@ func (c *Client) tryAttach() (*Server, []byte, error) {
 		if err != nil || s == nil {
 			return nil, nil, err
 		}
-		var deploy []byte
-		if q := c.deployFor(s); q != "" {
-			deploy = pgwire.AppendQuery(nil, q)
-		}
-		if s.attach(c, deploy != nil) {
+		if deploy, ok := c.bind(s); ok {
 			return s, deploy, nil
 		}
-		s.home.Discard(s)
+		s.home.Discard(s) // it died between the pool and us
 	}
 	return nil, nil, nil
+}
+
+// bind attaches s, just acquired, to c and returns the deploy query to
+// send ahead of the client's request (nil for none); false if s died
+// since it was acquired (the caller owns its slot).
+func (c *Client) bind(s *Server) ([]byte, bool) {
+	var deploy []byte
+	if q := c.deployFor(s); q != "" {
+		deploy = pgwire.AppendQuery(nil, q)
+	}
+	return deploy, s.attach(c, deploy != nil)
 }
 
 // deployFor returns the query that gives s the client's session
