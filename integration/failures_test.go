@@ -321,3 +321,67 @@ func TestParamsFollowClient(t *testing.T) {
 		t.Fatalf("ParameterStatus DateStyle = %q", got)
 	}
 }
+
+// abandonConf is examples/transaction.conf's reset policy on a pool of one
+// server: what a client leaves behind is what the next one gets.
+const abandonConf = `authentication "none"
+	pool "transaction"
+	pool_size 1
+	pool_discard no
+	pool_rollback yes
+	pool_cancel yes
+	pool_timeout 20000`
+
+// TestAbandonedQueryLeavesNoDeadline: the read deadline armed to cancel
+// and drain an abandoned query goes with it; the next client's query runs
+// for as long as it takes (it used to be killed 2 s in by that deadline:
+// pool_reset_timeout_ms plus cancel_timeout_ms).
+func TestAbandonedQueryLeavesNoDeadline(t *testing.T) {
+	p := startPooler(t, baseConf+rule(abandonConf))
+	ctx := ctxTimeout(t, 30*time.Second)
+	a := p.connect(plainUser, plainUser, "")
+	go a.Exec(ctx, "select pg_sleep(8) /* abandoned deadline */")
+	waitFor(t, 10*time.Second, "pg_sleep to start", func() bool {
+		return len(backendsOf(t, plainUser, "%abandoned deadline%")) == 1
+	})
+	a.PgConn().Conn().Close() // kill -9 of the client
+	b := p.connect(plainUser, plainUser, "")
+	if _, err := b.Exec(ctx, "select pg_sleep(3)"); err != nil {
+		t.Fatalf("the next client's query: %v", err)
+	}
+}
+
+// TestAbandonedQueryCancelHitsOnlyIt: the cancel sent for an abandoned
+// query never reaches the next client's query, even when the abandoned
+// query has finished by the time the cancel arrives: the server goes back
+// only once PostgreSQL has the cancel.
+func TestAbandonedQueryCancelHitsOnlyIt(t *testing.T) {
+	p := startPooler(t, baseConf+rule(abandonConf))
+	ctx := ctxTimeout(t, 120*time.Second)
+	for try := range 15 {
+		// Results from a little more than the socket buffers hold, so
+		// that the client leaves around the time the query ends.
+		a := p.connect(plainUser, plainUser, "")
+		rows, err := a.Query(ctx, fmt.Sprintf("select repeat('x', 1000) from generate_series(1, %d)", 4000+try*2000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows.Next() // one row, then vanish
+		done := make(chan error, 1)
+		go func() {
+			b, err := p.tryConnect(plainUser, plainUser, "", nil)
+			if err == nil {
+				_, err = b.Exec(ctx, "select pg_sleep(0.3)")
+				b.Close(ctx)
+			}
+			done <- err
+		}()
+		waitFor(t, 10*time.Second, "the next client to wait for the server", func() bool {
+			return p.inst.Router().Routes()[0].PoolStats().Waiting == 1
+		})
+		a.PgConn().Conn().Close()
+		if err := <-done; err != nil {
+			t.Fatalf("try %d: the next client's query: %v", try, err)
+		}
+	}
+}

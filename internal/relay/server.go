@@ -102,15 +102,21 @@ type Server struct {
 	w      int
 	walker pgwire.Walker
 
-	mu            sync.Mutex
-	state         serverState
-	client        *Client
-	pending       int  // requests sent whose ReadyForQuery has not arrived, ours included
-	hidden        int  // how many of the oldest pending requests are ours (deploy, reset)
-	unsynced      bool // extended-protocol messages sent since the last Sync
-	tx            byte // status of the last ReadyForQuery
-	copyMode      bool // between a CopyIn/Out response and its ReadyForQuery
-	resetSent     bool // the reset queries of this reset are on their way
+	mu        sync.Mutex
+	state     serverState
+	client    *Client
+	pending   int  // requests sent whose ReadyForQuery has not arrived, ours included
+	hidden    int  // how many of the oldest pending requests are ours (deploy, reset)
+	unsynced  bool // extended-protocol messages sent since the last Sync
+	tx        byte // status of the last ReadyForQuery
+	copyMode  bool // between a CopyIn/Out response and its ReadyForQuery
+	resetSent bool // the reset queries of this reset are on their way
+	// cancelling is set while the cancel of an abandoned query is on its
+	// way: the server may not go back before PostgreSQL has the cancel,
+	// or it could hit the next client's query. deadline says a read
+	// deadline was set for the reset; release clears it.
+	cancelling    bool
+	deadline      bool
 	params        Params
 	paramsUnknown bool // a custom reset query ran: reset all at next attach
 	// status is every parameter PostgreSQL reported with ParameterStatus,
@@ -724,8 +730,8 @@ func (s *Server) detachLocked(c *Client) {
 // outstanding.
 func (s *Server) continueReset() {
 	s.mu.Lock()
-	if s.state != stateReset || s.pending != 0 || s.unsynced {
-		s.mu.Unlock()
+	if s.state != stateReset || s.pending != 0 || s.unsynced || s.cancelling {
+		s.mu.Unlock() // orphan continues once its cancel is delivered
 		return
 	}
 	if s.resetSent || s.broken != nil {
@@ -780,10 +786,11 @@ func (s *Server) continueReset() {
 	}
 	s.resetSent = true
 	s.unnamedOf = nil // a Query drops the unnamed statement
-	s.mu.Unlock()
-	if s.policy.Load().ResetTimeout > 0 {
-		s.Conn.SetReadDeadline(time.Now().Add(s.policy.Load().ResetTimeout))
+	if t := s.policy.Load().ResetTimeout; t > 0 {
+		s.deadline = true
+		s.Conn.SetReadDeadline(time.Now().Add(t))
 	}
+	s.mu.Unlock()
 	if err := s.write(queries); err != nil {
 		s.closeConn() // the pump sees the error and cleans up
 	}
@@ -800,7 +807,9 @@ func (s *Server) finishReset() {
 	if s.broken == nil && s.offline.Load() {
 		s.broken = errors.New("dropped by an administrator (DROP SERVERS)")
 	}
-	clean := s.broken == nil && s.tx == pgwire.TxIdle && !s.copyMode && s.pending == 0
+	// What goes back carries nothing of this client: no transaction, no
+	// reply or cancel outstanding (and below, no read deadline).
+	clean := s.broken == nil && s.tx == pgwire.TxIdle && !s.copyMode && s.pending == 0 && !s.cancelling
 	if !clean {
 		reason := s.broken
 		if reason == nil {
@@ -816,14 +825,14 @@ func (s *Server) finishReset() {
 		s.home.Discard(s)
 		return
 	}
+	if s.deadline {
+		s.Conn.SetReadDeadline(time.Time{})
+		s.deadline = false
+	}
 	s.state = stateIdle
 	s.lastUsed = time.Now()
 	s.expect.reset()
-	deadline := s.resetSent // continueReset set one
 	s.mu.Unlock()
-	if deadline && s.policy.Load().ResetTimeout > 0 {
-		s.Conn.SetReadDeadline(time.Time{})
-	}
 	if !s.home.Release(s) {
 		s.mu.Lock()
 		s.state = stateClosed
@@ -1058,6 +1067,13 @@ func (s *Server) orphan(c *Client) {
 	}
 	broken := s.broken
 	running := s.pending > s.hidden && broken == nil
+	if running {
+		s.cancelling = true
+		if t := s.policy.Load().ResetTimeout; t > 0 {
+			s.deadline = true
+			s.Conn.SetReadDeadline(time.Now().Add(t + s.policy.Load().CancelTimeout))
+		}
+	}
 	s.mu.Unlock()
 	if broken != nil {
 		// The pump sees the closed connection and does the accounting.
@@ -1066,15 +1082,23 @@ func (s *Server) orphan(c *Client) {
 		return
 	}
 	if running {
-		if s.policy.Load().ResetTimeout > 0 {
-			s.Conn.SetReadDeadline(time.Now().Add(s.policy.Load().ResetTimeout + s.policy.Load().CancelTimeout))
-		}
-		if err := backend.Cancel(context.Background(), s.Conn.Endpoint, s.Conn.PID, s.Conn.Secret, s.policy.Load().CancelTimeout); err != nil {
+		// The server stays out of the pool until PostgreSQL has the
+		// cancel (Cancel returns once it has signalled the backend):
+		// then it hits the abandoned query, or an idle backend ignores
+		// it, never a query sent after.
+		err := backend.Cancel(context.Background(), s.Conn.Endpoint, s.Conn.PID, s.Conn.Secret, s.policy.Load().CancelTimeout)
+		if err != nil {
 			s.log.Warn("cancel of abandoned query failed", "server", s.ID, "error", err)
 		}
-		return // the pump drains the replies and continues the reset
+		s.mu.Lock()
+		s.cancelling = false
+		if err != nil && s.broken == nil {
+			// Nobody knows where that cancel is: do not reuse the server.
+			s.broken = fmt.Errorf("cancel of an abandoned query failed: %w", err)
+		}
+		s.mu.Unlock()
 	}
-	s.continueReset()
+	s.continueReset() // or the pump does, once the replies are drained
 }
 
 // cancel sends PostgreSQL a cancel for the query this server runs for c.
