@@ -410,18 +410,20 @@ func (rt *Route) dial(ctx context.Context, startup []pgwire.Param, key string) (
 // connectError turns a dial failure into what the client is told.
 // PostgreSQL's own login error is what a direct connection would get
 // (3D000 for a database that does not exist, 42704 for an unknown
-// parameter, 53300 when it has too many clients, 28000 for a role that
-// does not exist...), so it is forwarded with its SQLSTATE. Only a
-// failure of credentials the pooler holds for the route (class 28 with
-// storage_user or storage_password) becomes 08006, with PostgreSQL's
-// message as detail, unless client_fwd_error forwards those too: the
-// client's own credentials were fine.
+// parameter, 53300 when it has too many clients...), so it is forwarded
+// with its SQLSTATE. An authorization failure (class 28) is about the
+// pooler's connection (its credentials, TLS, address in pg_hba.conf),
+// which the client cannot change: it becomes 08006 with PostgreSQL's
+// message as detail, unless client_fwd_error forwards it. Only a role
+// that does not exist, when the route logs in as the client's own user,
+// is the client's: 28000 as PostgreSQL says it.
 func connectError(rt *Route, err error) error {
 	var pe *pgwire.Error
 	if errors.As(err, &pe) {
 		rule := rt.Rule()
-		ownCredentials := rule.StorageUser != "" || rule.StoragePassword != ""
-		if rule.ClientFwdError || !strings.HasPrefix(pe.Code, "28") || !ownCredentials {
+		noSuchRole := pe.Code == pgwire.CodeInvalidAuthorization && rule.StorageUser == "" &&
+			strings.HasPrefix(pe.Message, "role ") && strings.HasSuffix(pe.Message, " does not exist")
+		if rule.ClientFwdError || !strings.HasPrefix(pe.Code, "28") || noSuchRole {
 			return pe
 		}
 		return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.CodeConnectionFailure,
