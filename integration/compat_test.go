@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -772,4 +773,39 @@ func TestCompatReserveWaits(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("login after the server was released: %v", err)
 	}
+}
+
+// TestCompatNodePostgres: node-postgres's expectations (testdata/drivers/
+// node/compat.js), directly and through a session pool: connect() then
+// end() at once ends without an error, and a backend terminated by the
+// pid the client was given emits PostgreSQL's 57P01 and then what
+// node-postgres says of the closed connection, nothing of the pooler's.
+func TestCompatNodePostgres(t *testing.T) {
+	const install = "install Node.js 20 and npm (Debian: apt-get install nodejs npm)"
+	node := requireCommand(t, "node", install)
+	npm := requireCommand(t, "npm", install)
+	dir, err := filepath.Abs(filepath.Join("testdata", "drivers", "node"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !nodeModulesCurrent(t, dir) {
+		runScript(t, dir, os.Environ(), 5*time.Minute, npm, "ci", "--no-audit", "--no-fund")
+	}
+	targets := compatTargets(t, "session")
+	got := make([]string, len(targets))
+	for i, e := range targets {
+		var env []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "PG") {
+				env = append(env, kv)
+			}
+		}
+		env = append(env, "PGHOST=127.0.0.1", "PGPORT="+strconv.Itoa(e.port), "PGUSER="+plainUser,
+			"PGDATABASE="+plainUser, "PGSSLMODE=disable", "PGCONNECT_TIMEOUT=10", "ADMIN_PORT="+strconv.Itoa(pg.Port))
+		got[i] = strings.TrimSpace(runScript(t, dir, env, time.Minute, node, "compat.js"))
+	}
+	if !strings.Contains(got[0], `"errors":["FATAL 57P01 terminating connection due to administrator command"`) {
+		t.Fatalf("direct: %s", got[0])
+	}
+	sameEverywhere(t, "node-postgres", targets, got)
 }
