@@ -50,12 +50,13 @@ host    all        all       127.0.0.1 255.255.255.255 trust
 				return
 			}
 			pe := authPgError(t, err)
-			if pe.Code != "28P01" || !strings.Contains(pe.Message, "host based authentication rejected") {
+			if pe.Code != "28000" || !strings.Contains(pe.Message, "pg_hba.conf") {
 				t.Errorf("got %s %q", pe.Code, pe.Message)
 			}
 		})
 	}
-	if out, err := authPsql(t, p, "mallory", plainUser, "", "select 1"); err == nil || !strings.Contains(out, "host based authentication rejected") {
+	if out, err := authPsql(t, p, "mallory", plainUser, "", "select 1"); err == nil ||
+		!strings.Contains(out, `pg_hba.conf rejects connection for host "127.0.0.1", user "mallory", database "app", no encryption`) {
 		t.Errorf("psql as mallory: %v: %s", err, out)
 	}
 }
