@@ -318,6 +318,19 @@ log_query no
 log_stats no
 unix_socket_dir "$sock"
 unix_socket_mode "0777"
+EOF
+		if [ "$TLS" = yes ]; then
+			# The pooler refuses pqgossl and pqgosslcert without TLS, as
+			# PostgreSQL's pg_hba.conf above does.
+			cat >"$WORK/pooler-hba-$mode.conf" <<'EOF'
+hostnossl all pqgossl     all reject
+hostnossl all pqgosslcert all reject
+host      all all         all trust
+local     all all             trust
+EOF
+			echo "hba_file \"$WORK/pooler-hba-$mode.conf\""
+		fi
+		cat <<EOF
 
 listen {
 	host "127.0.0.1"
@@ -365,8 +378,7 @@ EOF
 database default {
 EOF
 		if [ "$TLS" = yes ]; then
-			# Only over TLS; without it they fall to "user default", whose
-			# plain-text server login PostgreSQL rejects as it would theirs.
+			# Only over TLS (hba_file refuses them without it).
 			user_rule "$mode" pqgossl none "" hostssl pg_tls
 			user_rule "$mode" pqgosslcert cert "" hostssl pg_tls
 		fi
