@@ -21,6 +21,7 @@ func newConfig(path string) *Config {
 		CancelTimeoutMs:           1000,
 		GracefulShutdownTimeoutMs: 30000,
 		VirtualTransaction:        true,
+		AuthFailureDelayMs:        1000,
 	}
 }
 

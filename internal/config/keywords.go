@@ -149,6 +149,7 @@ var (
 		boolKW("log_route_stats_prom"),
 		portKW("promhttp_server_port"),
 		stringKW("promhttp_server_address"), // ours: Odyssey has no such keyword
+		natKW("auth_failure_delay_ms"),      // ours, after PostgreSQL's auth_delay
 		natKW("stats_interval"),
 		{name: "workers", kind: kindWorkers},
 		posKW("resolvers"),
@@ -482,6 +483,7 @@ var implemented = struct {
 		"graceful_shutdown_timeout_ms": func(c *Config, v value) error { c.GracefulShutdownTimeoutMs = v.int(); return nil },
 		"promhttp_server_port":         func(c *Config, v value) error { c.PromhttpServerPort = v.int(); return nil },
 		"promhttp_server_address":      func(c *Config, v value) error { c.PromhttpServerAddress = v.s; return nil },
+		"auth_failure_delay_ms":        func(c *Config, v value) error { c.AuthFailureDelayMs = v.int(); return nil },
 		"virtual_transaction":          func(c *Config, v value) error { c.VirtualTransaction = v.b; return nil },
 		"hba_file":                     func(c *Config, v value) error { c.HBAFile = v.s; return nil },
 	},

@@ -162,6 +162,7 @@ type Config struct {
 	GracefulShutdownTimeoutMs int         // 30000 (0 = wait forever)
 	PromhttpServerPort        int         // 0 = off
 	PromhttpServerAddress     string      // "" or "*" = every address; ours, Odyssey has no such keyword
+	AuthFailureDelayMs        int         // a failed login is answered after this (1000; 0 = at once); ours
 	VirtualTransaction        bool        // yes
 
 	Listen   []*Listen  // in config order

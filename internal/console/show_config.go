@@ -104,6 +104,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // settings are the global settings SHOW CONFIG lists, by key.
 var settings = []setting{
+	{"auth_failure_delay_ms", func(c *config.Config) string { return itoa(c.AuthFailureDelayMs) }, true},
 	{"backend_connect_timeout_ms", func(c *config.Config) string { return itoa(c.BackendConnectTimeoutMs) }, true},
 	{"cancel_timeout_ms", func(c *config.Config) string { return itoa(c.CancelTimeoutMs) }, true},
 	{"client_max", func(c *config.Config) string { return itoa(c.ClientMax) }, true},

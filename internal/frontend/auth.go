@@ -23,12 +23,11 @@ import (
 // Authenticator checks client credentials against the rules. It keeps the
 // per-process secret for fake exchanges, the SCRAM verifiers derived from
 // plain-text passwords (deriving costs 4096 HMAC rounds; once per password
-// is enough), the auth_query cache and the per-address limit on failed
-// logins. It lives as long as the process, across reloads.
+// is enough) and the auth_query cache. It lives as long as the process,
+// across reloads.
 type Authenticator struct {
 	mockKey []byte
 	queries *authquery.Cache
-	limiter *failureLimiter
 
 	mu        sync.Mutex
 	verifiers map[string]*auth.Verifier // by plain-text password
@@ -41,7 +40,6 @@ func NewAuthenticator() *Authenticator {
 	return &Authenticator{
 		mockKey:   key,
 		queries:   authquery.New(authquery.DefaultTTL),
-		limiter:   newFailureLimiter(),
 		verifiers: make(map[string]*auth.Verifier),
 	}
 }
@@ -70,26 +68,34 @@ const scramIterations = 4096
 // proves about the user (SCRAM keys, an md5 hash) is handed to the route
 // for logging in to PostgreSQL without a password in the config.
 func (a *Authenticator) authenticate(ctx context.Context, s *session, rule *config.Rule, route *router.Route, user string) (string, error) {
-	return a.guard(s, func() (string, error) {
+	return a.guard(ctx, s, func() (string, error) {
 		ctx, cancel := s.lookupContext(ctx)
 		defer cancel()
 		return a.check(ctx, s, rule, route, user)
 	})
 }
 
-// guard runs one authentication under the per-address failure limit.
-func (a *Authenticator) guard(s *session, run func() (string, error)) (string, error) {
-	addr := s.connInfo().Addr
-	if !a.limiter.allow(addr) {
-		s.log.Warn("too many failed logins from this address, refusing")
-		return "", pgwire.Fatal(pgwire.CodeInvalidAuthorization,
-			"too many failed authentication attempts from this address; try again later")
-	}
+// guard runs one authentication and answers a failed one after
+// auth_failure_delay_ms, as PostgreSQL's auth_delay does: a guesser gets
+// one try per delay per connection, and nobody is ever refused for what
+// others did (a per-address lockout shut out every client behind the same
+// NAT, the right passwords and the console included). The wait ends early
+// at shutdown or at the client's login deadline.
+func (a *Authenticator) guard(ctx context.Context, s *session, run func() (string, error)) (string, error) {
 	pw, err := run()
 	var pe *pgwire.Error
 	if errors.As(err, &pe) && (pe.Code == pgwire.CodeInvalidPassword || pe.Code == pgwire.CodeInvalidAuthorization) {
-		a.limiter.fail(addr)
 		s.f.Router().CountError(stats.ErrAuth)
+		if d := time.Duration(s.f.Router().Config().AuthFailureDelayMs) * time.Millisecond; d > 0 {
+			ctx, cancel := s.lookupContext(ctx)
+			defer cancel()
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+		}
 	}
 	return pw, err
 }

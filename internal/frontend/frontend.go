@@ -318,7 +318,7 @@ func (s *session) login(ctx context.Context, st *pgwire.Startup) (*mainPhase, er
 		if like := rtr.DatabaseRule(db, ci); like != nil {
 			// A user without a rule: fail exactly as a wrong password
 			// would, so that user names cannot be probed.
-			_, err := s.f.Auth.guard(s, func() (string, error) {
+			_, err := s.f.Auth.guard(ctx, s, func() (string, error) {
 				return "", s.f.Auth.fake(s, like.Authentication, user)
 			})
 			return nil, err
