@@ -188,7 +188,7 @@ func TestConsoleTrueNumbers(t *testing.T) {
 		t.Errorf("SHOW SERVERS row %v, want active, linked to %s, PostgreSQL pid %d", srv, ca["id"], pid)
 	}
 	db := show(t, con, "show databases").row("name", plainUser)
-	if db["pool_size"] != "1" || db["current_connections"] != "2" || db["pool_mode"] != "transaction" ||
+	if db["pool_size"] != "1" || db["current_connections"] != "1" || db["max_connections"] != "1" || db["pool_mode"] != "transaction" ||
 		db["host"] != pg.Host || db["port"] != strconv.Itoa(pg.Port) {
 		t.Errorf("SHOW DATABASES row %v", db)
 	}

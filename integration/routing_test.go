@@ -450,3 +450,72 @@ func TestRoutingClientMaxPerRule(t *testing.T) {
 		t.Fatalf("alice over the limit again: %v, want 53300", err)
 	}
 }
+
+// TestRoutesOfDefaultRulesGoAway: a route a default rule makes for
+// whatever a client asks goes when it has no clients and no servers: failed
+// logins with made-up user names and logins to databases that do not exist
+// leave no route, no stats line and no metric series behind; a route whose
+// idle servers expired goes at the next maintenance, and SHOW STATS keeps
+// its totals.
+func TestRoutesOfDefaultRulesGoAway(t *testing.T) {
+	mport := freePort(t)
+	p := startPooler(t, baseConf+consoleRules+fmt.Sprintf("promhttp_server_port %d\n", mport)+`
+database default {
+	user "`+clearUser+`" {
+		authentication "clear_text"
+		password "`+clearPass+`"
+		storage "pg"
+		pool "transaction"
+	}
+	user default {
+		authentication "clear_text"
+		password "`+clearPass+`"
+		storage "pg"
+		storage_user "`+plainUser+`"
+		pool "transaction"
+		pool_ttl 1
+	}
+}
+auth_failure_delay_ms 0
+`)
+	for i := range 20 {
+		if _, err := p.tryConnect(fmt.Sprintf("nobody%d", i), plainUser, "wrong", nil); sqlState(err) != "28P01" {
+			t.Fatalf("made-up user %d: %v", i, err)
+		}
+		if _, err := p.tryConnect(clearUser, fmt.Sprintf("nosuchdb%d", i), clearPass, nil); sqlState(err) != "3D000" {
+			t.Fatalf("made-up database %d: %v", i, err)
+		}
+	}
+	routes := func() []string {
+		var names []string
+		for _, rt := range p.inst.Router().Routes() {
+			if !rt.Local() {
+				names = append(names, rt.Name())
+			}
+		}
+		return names
+	}
+	if names := routes(); len(names) != 0 {
+		t.Fatalf("routes left by failed logins: %v", names)
+	}
+	if m := fetchMetrics(t, mport); strings.Contains(m, "nobody") || strings.Contains(m, "nosuchdb") {
+		t.Error("metric series of routes that are gone")
+	}
+
+	// A route with traffic: it goes once pool_ttl closed its server, and
+	// its totals stay.
+	c := p.connect("somebody", plainUser, clearPass)
+	mustExec(t, c, "select 1")
+	c.Close(ctxTimeout(t, 5*time.Second))
+	waitFor(t, 15*time.Second, "the route's idle server to expire and the route to go", func() bool {
+		return len(routes()) == 0
+	})
+	con := p.consoleConn("admin", "adminpw")
+	row := show(t, con, "show stats").row("database", plainUser)
+	if row == nil || atoi(t, row["total_query_count"]) < 1 {
+		t.Errorf("SHOW STATS after the route went: %v", row)
+	}
+	if n := atoi(t, show(t, con, "show errors").row("error_type", "OD_EAUTH")["count"]); n < 20 {
+		t.Errorf("SHOW ERRORS OD_EAUTH %d, want the 20 failed logins", n)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/odyssey-go/odyssey/internal/config"
 	"github.com/odyssey-go/odyssey/internal/router"
 	"github.com/odyssey-go/odyssey/internal/stats"
 )
@@ -85,7 +84,9 @@ func (v *view) quantiles() []float64 {
 func micros(d time.Duration) cell { return num(int64(d / time.Microsecond)) }
 
 // databases is SHOW DATABASES, one row per route in SHOW POOLS order:
-// where its servers go, its pool size, client limit and clients.
+// where its servers go, its pool size and, as PgBouncer counts them, the
+// server connections it may have (max_connections, its pool_size; 0 for
+// no limit) and has (current_connections).
 func (v *view) databases() *table {
 	t := newTable(textCol("name"), textCol("host"), int4Col("port"), textCol("database"),
 		textCol("force_user"), int4Col("pool_size"), int4Col("reserve_pool"), textCol("pool_mode"),
@@ -98,11 +99,7 @@ func (v *view) databases() *table {
 		rule := rt.Rule()
 		t.add(str(rt.DB), str(storageHost(rule.Storage)), num(storagePort(rule.Storage)), str(rt.BackendDB),
 			str(rule.StorageUser), num(rule.PoolSize), num(0), str(rule.Pool.String()),
-			num(clientLimit(rule)), num(rt.Clients()), num(paused), num(0))
+			num(rule.PoolSize), num(rt.CountServers().Live), num(paused), num(0))
 	}
 	return t
 }
-
-// clientLimit is the rule's client_max as PgBouncer's max_connections:
-// 0 for no limit.
-func clientLimit(r *config.Rule) int { return max(r.ClientMax, 0) }

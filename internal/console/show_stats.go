@@ -1,6 +1,9 @@
 package console
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/odyssey-go/odyssey/internal/stats"
 )
 
@@ -13,6 +16,20 @@ type dbStats struct {
 }
 
 func (d *dbStats) add(r *stats.Route) {
+	d.addTotals(r)
+	a := r.Averages()
+	d.avg.XactsPerSec += a.XactsPerSec
+	d.avg.QueriesPerSec += a.QueriesPerSec
+	d.avg.AssignmentsPerSec += a.AssignmentsPerSec
+	d.avg.BytesInPerSec += a.BytesInPerSec
+	d.avg.BytesOutPerSec += a.BytesOutPerSec
+	d.avg.XactTimeUs, d.xactW = weighted(d.avg.XactTimeUs, d.xactW, a.XactTimeUs, a.XactsPerSec)
+	d.avg.QueryTimeUs, d.queryW = weighted(d.avg.QueryTimeUs, d.queryW, a.QueryTimeUs, a.QueriesPerSec)
+	d.avg.WaitTimeUs, d.waitW = weighted(d.avg.WaitTimeUs, d.waitW, a.WaitTimeUs, a.AssignmentsPerSec)
+}
+
+// addTotals adds r's totals since start.
+func (d *dbStats) addTotals(r *stats.Route) {
 	s := r.Snapshot()
 	d.total.Xacts += s.Xacts
 	d.total.Queries += s.Queries
@@ -23,16 +40,6 @@ func (d *dbStats) add(r *stats.Route) {
 	d.total.QueryTimeUs += s.QueryTimeUs
 	d.total.WaitTimeUs += s.WaitTimeUs
 	d.total.Cancels += s.Cancels
-
-	a := r.Averages()
-	d.avg.XactsPerSec += a.XactsPerSec
-	d.avg.QueriesPerSec += a.QueriesPerSec
-	d.avg.AssignmentsPerSec += a.AssignmentsPerSec
-	d.avg.BytesInPerSec += a.BytesInPerSec
-	d.avg.BytesOutPerSec += a.BytesOutPerSec
-	d.avg.XactTimeUs, d.xactW = weighted(d.avg.XactTimeUs, d.xactW, a.XactTimeUs, a.XactsPerSec)
-	d.avg.QueryTimeUs, d.queryW = weighted(d.avg.QueryTimeUs, d.queryW, a.QueryTimeUs, a.QueriesPerSec)
-	d.avg.WaitTimeUs, d.waitW = weighted(d.avg.WaitTimeUs, d.waitW, a.WaitTimeUs, a.AssignmentsPerSec)
 }
 
 // weighted folds mean m (over w events) into the running mean acc (over
@@ -66,6 +73,17 @@ func (v *view) stats() *table {
 			order = append(order, rt.DB)
 		}
 		d.add(rt.Stats())
+	}
+	// Routes that went away keep their totals (their averages are over).
+	retired := v.rtr.Retired()
+	for _, db := range slices.Sorted(maps.Keys(retired)) {
+		d := byDB[db]
+		if d == nil {
+			d = &dbStats{}
+			byDB[db] = d
+			order = append(order, db)
+		}
+		d.addTotals(retired[db])
 	}
 	for _, db := range order {
 		d := byDB[db]

@@ -20,6 +20,7 @@ import (
 	"github.com/odyssey-go/odyssey/internal/pgwire"
 	"github.com/odyssey-go/odyssey/internal/relay"
 	"github.com/odyssey-go/odyssey/internal/router"
+	"github.com/odyssey-go/odyssey/internal/stats"
 	"github.com/odyssey-go/odyssey/internal/tlsconf"
 )
 
@@ -244,6 +245,7 @@ func (in *Instance) cron(ctx context.Context) {
 			for _, rt := range rtr.Routes() {
 				rt.Maintain(ctx, now)
 			}
+			rtr.DropUnused()
 			in.hibernate(now)
 			cfg := rtr.Config()
 			interval := time.Duration(max(cfg.StatsInterval, 1)) * time.Second
@@ -307,11 +309,12 @@ func (in *Instance) releaseMemory() {
 }
 
 // tickStats closes a stats interval on every route and logs the averages
-// in Odyssey's shape when asked to.
+// in Odyssey's shape when asked to (log_stats), for the routes that had
+// clients or traffic in the interval: an idle route's line says nothing.
 func (in *Instance) tickStats(rtr *router.Router, logStats bool) {
 	for _, rt := range rtr.Routes() {
 		avg := rt.Stats().Tick()
-		if !logStats {
+		if !logStats || rt.Clients() == 0 && avg == (stats.Averages{}) {
 			continue
 		}
 		ps := rt.PoolStats()

@@ -39,6 +39,8 @@ func (r *Router) Reload(cfg *config.Config) ReloadResult {
 		retire = append(retire, rt)
 		if rt.clients > 0 {
 			r.obsolete[rt] = struct{}{}
+		} else {
+			r.retireStatsLocked(rt)
 		}
 	}
 	r.snap.Store(snap)

@@ -347,6 +347,15 @@ func (rt *Route) forget(s *relay.Server) {
 	rt.mu.Unlock()
 }
 
+// hasServers reports whether the route has a server open or being
+// dialed.
+func (rt *Route) hasServers() bool {
+	rt.mu.Lock()
+	n := len(rt.servers)
+	rt.mu.Unlock()
+	return n > 0 || rt.pool.Stats().Total > 0
+}
+
 // Servers returns every open server of the route, idle or not.
 func (rt *Route) Servers() []*relay.Server {
 	rt.mu.Lock()

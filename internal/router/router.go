@@ -26,6 +26,13 @@ import (
 )
 
 // Router is the registry of routes and clients.
+//
+// Routes of rules that name their database and user are as many as the
+// config has. A rule with a default database or user makes a route for
+// whatever a client asks, so such a route goes as soon as it has no
+// clients and no servers (a failed login leaves nothing behind; a route
+// whose idle servers expired goes at the next maintenance): its totals
+// stay in SHOW STATS and SHOW ERRORS if it had any traffic.
 type Router struct {
 	log *slog.Logger
 
@@ -44,7 +51,10 @@ type Router struct {
 	total    int                           // clients routed, for the global client_max
 	schemas  map[string]*relay.SchemaClock // by backend database, for prepared statements
 	closed   bool
-	errors   stats.Errors // errors that belong to no route
+	errors   stats.Errors // errors that belong to no route (or to routes gone without traffic)
+	// retired are the totals of routes that went away after some traffic,
+	// by database (SHOW STATS keeps them).
+	retired map[string]*stats.Route
 }
 
 // CountError counts an error that belongs to no route (no rule matched).
@@ -56,7 +66,77 @@ func (r *Router) Errors() []stats.ErrorCount {
 	for _, rt := range r.Routes() {
 		rt.stats.Errors.AddTo(sum)
 	}
+	r.mu.Lock()
+	for _, st := range r.retired {
+		st.Errors.AddTo(sum)
+	}
+	r.mu.Unlock()
 	return sum
+}
+
+// Retired returns, by database, the totals of routes that went away after
+// some traffic (SHOW STATS). The caller must not modify them.
+func (r *Router) Retired() map[string]*stats.Route {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]*stats.Route, len(r.retired))
+	for db, st := range r.retired {
+		out[db] = st
+	}
+	return out
+}
+
+// retireStatsLocked keeps the totals of rt, which goes away: its traffic
+// by database when it had any, its errors in any case. Called with r.mu
+// held.
+func (r *Router) retireStatsLocked(rt *Route) {
+	if !rt.stats.Busy() {
+		rt.stats.Errors.Fold(&r.errors)
+		return
+	}
+	st := r.retired[rt.DB]
+	if st == nil {
+		if r.retired == nil {
+			r.retired = make(map[string]*stats.Route)
+		}
+		st = new(stats.Route)
+		r.retired[rt.DB] = st
+	}
+	rt.stats.Fold(st)
+}
+
+// dropUnusedLocked removes rt if it is a route of a default rule with no
+// clients and no servers, and reports whether it did; the caller closes
+// it after letting go of r.mu.
+func (r *Router) dropUnusedLocked(rt *Route) bool {
+	rule := rt.Rule()
+	if rt.clients > 0 || rule.Internal || !(rule.DBDefault || rule.UserDefault) || rt.hasServers() {
+		return false
+	}
+	key := routeKey{rule: rule, db: rt.DB, user: rt.User}
+	if r.routes[key] != rt {
+		return false
+	}
+	delete(r.routes, key)
+	r.retireStatsLocked(rt)
+	return true
+}
+
+// DropUnused removes the routes of default rules that have no clients and
+// no servers left (their idle servers expired). The instance calls it
+// every second.
+func (r *Router) DropUnused() {
+	r.mu.Lock()
+	var gone []*Route
+	for _, rt := range r.routes {
+		if r.dropUnusedLocked(rt) {
+			gone = append(gone, rt)
+		}
+	}
+	r.mu.Unlock()
+	for _, rt := range gone {
+		rt.close()
+	}
 }
 
 type routeKey struct {
@@ -225,7 +305,9 @@ func (r *Router) Attach(rule *config.Rule, db, user string) (*Route, error) {
 	return route, nil
 }
 
-// Detach undoes Attach. The last client of an obsolete route closes it.
+// Detach undoes Attach. The last client of an obsolete route closes it,
+// and so does the last client of a route of a default rule that has no
+// servers (a failed login, a database that does not exist).
 func (r *Router) Detach(route *Route) {
 	r.mu.Lock()
 	route.clients--
@@ -234,9 +316,11 @@ func (r *Router) Detach(route *Route) {
 	_, old := r.obsolete[route]
 	if last && old {
 		delete(r.obsolete, route)
+		r.retireStatsLocked(route)
 	}
+	drop := last && !old && r.dropUnusedLocked(route)
 	r.mu.Unlock()
-	if last && old {
+	if last && old || drop {
 		route.close()
 	}
 }

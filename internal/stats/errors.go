@@ -60,6 +60,13 @@ func (e *Errors) Counts() []ErrorCount {
 	return out
 }
 
+// Fold adds e's counts to dst.
+func (e *Errors) Fold(dst *Errors) {
+	for k := range e.counts {
+		dst.counts[k].Add(e.counts[k].Load())
+	}
+}
+
 // AddTo adds e's counts into sum (for totals across routes).
 func (e *Errors) AddTo(sum []ErrorCount) {
 	for k := range sum {

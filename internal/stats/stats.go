@@ -69,6 +69,27 @@ func (r *Route) Snapshot() Snapshot {
 	}
 }
 
+// Busy reports whether the route ever had traffic: a request, a byte, a
+// server assigned.
+func (r *Route) Busy() bool {
+	return r.Queries.Load() != 0 || r.Assignments.Load() != 0 || r.BytesIn.Load() != 0 || r.BytesOut.Load() != 0
+}
+
+// Fold adds r's counters (totals and errors, not the sketches) to dst: a
+// route that goes away leaves its totals to whoever keeps them.
+func (r *Route) Fold(dst *Route) {
+	dst.Xacts.Add(r.Xacts.Load())
+	dst.Queries.Add(r.Queries.Load())
+	dst.Assignments.Add(r.Assignments.Load())
+	dst.BytesIn.Add(r.BytesIn.Load())
+	dst.BytesOut.Add(r.BytesOut.Load())
+	dst.XactTimeUs.Add(r.XactTimeUs.Load())
+	dst.QueryTimeUs.Add(r.QueryTimeUs.Load())
+	dst.WaitTimeUs.Add(r.WaitTimeUs.Load())
+	dst.Cancels.Add(r.Cancels.Load())
+	r.Errors.Fold(&dst.Errors)
+}
+
 // Tick computes the averages since the previous Tick and returns them.
 // The periodic task calls it every stats_interval.
 func (r *Route) Tick() Averages {
