@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -746,6 +747,8 @@ func TestExtendedBatchWithoutSync(t *testing.T) {
 
 func TestClientLeavesDuringExtendedBatchClosesServer(t *testing.T) {
 	h := newHarness(t, config.PoolTransaction, 1, func(p *Policy) { p.Rollback = true; p.ResetQuery = "DISCARD ALL" })
+	var logs syncBuffer
+	h.log = slog.New(slog.NewTextHandler(&logs, nil))
 	_, pg := h.addServer(kindPipe)
 	c := h.startClient(kindPipe, nil)
 	parse := frame(pgwire.MsgParse, "\x00DELETE FROM t\x00\x00\x00")
@@ -761,6 +764,29 @@ func TestClientLeavesDuringExtendedBatchClosesServer(t *testing.T) {
 	pg.expect(pgwire.MsgTerminate)
 	pg.expectEOF()
 	h.wantStats(pool.Stats{Size: 1})
+	// The pooler says once why it closed the server, and does not then
+	// report the connection as lost.
+	if got := logs.String(); strings.Count(got, "closing server") != 1 || strings.Contains(got, "connection lost") {
+		t.Errorf("log:\n%s", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for logs written from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestClientLeavesDuringCopyIn: the server waits for COPY data that will

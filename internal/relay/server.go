@@ -93,6 +93,9 @@ type Server struct {
 	log      *slog.Logger
 
 	offline atomic.Bool // close at the next release instead of pooling (DROP SERVERS)
+	// closedByUs says the pooler itself closed the connection (and logged
+	// why): the pump's read error that follows is no news.
+	closedByUs atomic.Bool
 
 	wmu sync.Mutex // serializes writes to the server (client requests, reset, internal queries)
 	out *sockio.Writer
@@ -870,9 +873,11 @@ func (s *Server) fail(err error) {
 		s.log.Warn("server connection lost during an internal query", "server", s.ID, "reason", errText(err))
 		// The caller of Query owns the server and does the accounting.
 	default:
-		s.log.Warn("server connection lost", "server", s.ID, "state", prev.String(), "reason", errText(err))
-		if c != nil {
-			s.stats.Errors.Add(stats.ErrServerRead)
+		if !s.closedByUs.Load() {
+			s.log.Warn("server connection lost", "server", s.ID, "state", prev.String(), "reason", errText(err))
+			if c != nil {
+				s.stats.Errors.Add(stats.ErrServerRead)
+			}
 		}
 		s.home.Discard(s)
 	}
@@ -917,7 +922,10 @@ func (s *Server) close() {
 // the descriptor waits for that very read to return: a deadlock that also
 // leaked the server's pool slot. The pump's read then fails and fail()
 // finds the server already closed.
-func (s *Server) closeConn() { go s.Conn.Close() }
+func (s *Server) closeConn() {
+	s.closedByUs.Store(true)
+	go s.Conn.Close()
+}
 
 // Usable reports, for an idle server just taken from the pool, whether it
 // can be attached: not closed, and (with pool_attach_check) nothing unread
