@@ -80,7 +80,7 @@ func printTable(w io.Writer, results []result) {
 		}
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nvs columns: tps ratio (and cpu/tx ratio against pgbouncer); for large-40mb the time ratio; for idle the held RSS ratio.")
+	fmt.Fprintln(w, "\nvs columns: tps ratio (and cpu/tx ratio against pgbouncer); for large-40mb the time ratio; for large-query-4x60mb the time and peak RSS ratios; for idle the held RSS ratio.")
 }
 
 // ratio compares s with base the way the scenario is judged.
@@ -92,6 +92,12 @@ func ratio(scenario string, s, base summary) string {
 		return frac(s.heldRSSMB, base.heldRSSMB) + " rss"
 	case scenario == "large-40mb":
 		return frac(s.seconds, base.seconds) + " time"
+	case scenario == "large-query-4x60mb":
+		out := frac(s.seconds, base.seconds) + " time"
+		if base.peakRSSMB > 0 {
+			out += ", " + frac(s.peakRSSMB, base.peakRSSMB) + " rss"
+		}
+		return out
 	}
 	out := frac(s.tps, base.tps) + " tps"
 	if base.cpuPerTxUs > 0 {

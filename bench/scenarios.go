@@ -41,6 +41,7 @@ func scenarios(o options) []scenario {
 		{name: "churn-md5-16", auth: "md5", run: pgb("-S", "-C", "-c", "16")},
 		{name: fmt.Sprintf("idle-%d", o.idle), auth: "md5", skipDirect: true, run: runIdle},
 		{name: "large-40mb", auth: "md5", run: runLarge},
+		{name: "large-query-4x60mb", auth: "md5", run: runLargeQueries},
 	}
 }
 
@@ -66,6 +67,8 @@ func (r result) brief() string {
 		return fmt.Sprintf("held RSS %.1f MB, peak RSS %.1f MB", r.heldRSSMB, r.peakRSSMB)
 	case r.scenario == "large-40mb":
 		return fmt.Sprintf("%.3f s per 40 MB value, peak RSS %.1f MB", r.seconds, r.peakRSSMB)
+	case r.scenario == "large-query-4x60mb":
+		return fmt.Sprintf("%.3f s for four 60 MB queries at once, peak RSS %.1f MB", r.seconds, r.peakRSSMB)
 	case r.transactions == 0:
 		// PostgreSQL alone starts a backend per client, slowly on small
 		// machines: 1000 of them can take longer than the run.
@@ -267,6 +270,49 @@ func runIdle(ctx context.Context, t target, o options, work string) (result, err
 
 // runLarge measures the time to receive select repeat('x', 40000000), the
 // median of five queries on one connection.
+// runLargeQueries sends four 60 MB queries at once (a 60 MB literal each),
+// three times: what the pooler holds for clients' large messages shows in
+// its peak RSS.
+func runLargeQueries(ctx context.Context, t target, o options, work string) (result, error) {
+	const size = 60_000_000
+	sql := "select length('" + strings.Repeat("x", size) + "')"
+	conns := make([]*pgconn.PgConn, 4)
+	for i := range conns {
+		c, err := pgconn.Connect(ctx, t.dsn())
+		if err != nil {
+			return result{}, err
+		}
+		defer c.Close(ctx)
+		conns[i] = c
+	}
+	p := startProbe(t.pid)
+	var times []float64
+	for range 3 {
+		start := time.Now()
+		errs := make(chan error, len(conns))
+		for _, c := range conns {
+			go func() {
+				res, err := c.Exec(ctx, sql).ReadAll()
+				switch {
+				case err != nil:
+				case len(res) != 1 || len(res[0].Rows) != 1 || string(res[0].Rows[0][0]) != strconv.Itoa(size):
+					err = fmt.Errorf("unexpected result")
+				}
+				errs <- err
+			}()
+		}
+		for range conns {
+			if err := <-errs; err != nil {
+				return result{}, err
+			}
+		}
+		times = append(times, time.Since(start).Seconds())
+	}
+	r := result{seconds: median(times), transactions: int64(3 * len(conns))}
+	p.finish(&r)
+	return r, nil
+}
+
 func runLarge(ctx context.Context, t target, o options, work string) (result, error) {
 	p := startProbe(t.pid)
 	c, err := pgconn.Connect(ctx, t.dsn())

@@ -423,3 +423,39 @@ func TestPsqlAndPgbench(t *testing.T) {
 		t.Fatalf("pgbench -C failures:\n%s", out)
 	}
 }
+
+// TestLargeMessagesThroughTransactionPool: queries and parameters of tens
+// of megabytes, four clients at once, through a transaction pool (which
+// forwards them in pieces, see relay.streamAbove), arrive whole; pgx's
+// prepared statement with a large parameter too.
+func TestLargeMessagesThroughTransactionPool(t *testing.T) {
+	p := startPooler(t, txConf)
+	const size = 20 << 20
+	big := strings.Repeat("x", size)
+	errs := make(chan error, 8)
+	for i := range 4 {
+		go func() {
+			c, err := p.tryConnect(plainUser, plainUser, "", nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			ctx := ctxTimeout(t, 60*time.Second)
+			var n int
+			if i%2 == 0 {
+				err = c.QueryRow(ctx, "select length('"+big+"')", pgx.QueryExecModeSimpleProtocol).Scan(&n)
+			} else {
+				err = c.QueryRow(ctx, "select length($1::text)", big).Scan(&n)
+			}
+			if err == nil && n != size {
+				err = fmt.Errorf("client %d: length %d, want %d", i, n, size)
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -50,8 +51,7 @@ var (
 	clientInspect      = pgwire.NewTypeSet(pgwire.MsgTerminate)
 	clientInspectQuery = pgwire.NewTypeSet(pgwire.MsgTerminate, pgwire.MsgQuery, pgwire.MsgParse)
 	// In transaction and statement pools the messages naming statements
-	// and portals are read whole, however large (the buffer grows for
-	// them).
+	// and portals are read whole (see trackLimit for the large ones).
 	clientInspectPrepared = pgwire.NewTypeSet(pgwire.MsgTerminate, pgwire.MsgQuery,
 		pgwire.MsgParse, pgwire.MsgBind, pgwire.MsgDescribe, pgwire.MsgClose, pgwire.MsgExecute)
 )
@@ -108,6 +108,7 @@ type Client struct {
 	watch   bool                  // idle timeouts are on (fixed at creation)
 	bufp    *[]byte
 	buf     []byte
+	grown   int // times the buffer doubled (tests)
 	w       int
 	walker  pgwire.Walker
 
@@ -137,6 +138,7 @@ type Client struct {
 	// produced. Accessed under the lock of the attached server.
 	stmts         map[string]*stmt
 	skipUntilSync bool
+	dropRest      bool   // the rest of a streamed message is not forwarded (see translate)
 	startup       Params // the parameters the client logged in with (RESET returns to them)
 	pinned        string // why the client keeps its server (see session.go), "" if it does not
 	deferredBegin bool   // a bare BEGIN was answered and not sent yet
@@ -501,7 +503,17 @@ func (c *Client) forward() error {
 	terminate := false
 walk:
 	for {
-		p, err := c.walker.Next(b[r:], inspect, limit)
+		lim := limit
+		if pol.Track && !c.walker.Continuing() && len(b)-r >= pgwire.HeaderLen {
+			var wait bool
+			var err error
+			if lim, wait, err = trackLimit(b[r:]); err != nil {
+				return err
+			} else if wait {
+				break // the head of a large message, short of the names in it
+			}
+		}
+		p, err := c.walker.Next(b[r:], inspect, lim)
 		if err != nil {
 			return err
 		}
@@ -537,7 +549,7 @@ walk:
 			}
 		}
 		if pol.Track {
-			frames = append(frames, runFrame{off: r, n: p.N, typ: p.Type, head: p.Head, whole: p.Whole})
+			frames = append(frames, runFrame{off: r, n: p.N, typ: p.Type, head: p.Head, whole: p.Whole, total: p.Len})
 		}
 		r += p.N
 	}
@@ -564,9 +576,48 @@ walk:
 	return nil
 }
 
+// In transaction and statement pools the messages naming statements and
+// portals are read whole to be translated (see pstmt.go), but a Query or
+// a Bind larger than streamAbove (a huge literal, a large parameter) is
+// forwarded in pieces once its head, with the names in it, has been seen:
+// a client's read buffer grows to about streamAbove at most, whatever the
+// message's size (four clients sending 60 MB queries took 600 MB when the
+// buffer grew to hold each whole). Such a Query is not classified for its
+// session effects (a SET in it is not carried), and its text is not
+// logged. A Parse is always read whole: its name on servers is a hash of
+// all of it.
+const (
+	streamAbove = 1 << 20
+	// streamHead is how much of a streamed message is seen before it is
+	// forwarded: its portal and statement names (63 bytes each at most).
+	streamHead = 512
+)
+
+// trackLimit returns the walker's whole-frame limit for the message that
+// starts b (at least a header), and wait when the message will be
+// streamed but b does not yet hold its head. The messages that are small
+// by nature (Describe, Close, Execute) may not be longer than PostgreSQL
+// lets them be (PQ_SMALL_MESSAGE_LIMIT): a protocol error.
+func trackLimit(b []byte) (limit int, wait bool, err error) {
+	length := int(binary.BigEndian.Uint32(b[1:pgwire.HeaderLen]))
+	switch b[0] {
+	case pgwire.MsgQuery, pgwire.MsgBind:
+		return streamAbove, length+1 > streamAbove && len(b) < streamHead, nil
+	case pgwire.MsgDescribe, pgwire.MsgClose, pgwire.MsgExecute:
+		if length > smallMessageLimit {
+			return 0, false, pgwire.ProtocolError("invalid message length %d for message type %q", length, b[0])
+		}
+	}
+	return pgwire.MaxMessageLen, false, nil
+}
+
+// smallMessageLimit is PostgreSQL's PQ_SMALL_MESSAGE_LIMIT.
+const smallMessageLimit = 10000
+
 // growBuf doubles the read buffer, keeping its contents. The large buffer
 // is dropped, not pooled, when the client goes idle.
 func (c *Client) growBuf() {
+	c.grown++
 	nb := make([]byte, 2*len(c.buf))
 	copy(nb, c.buf[:c.w])
 	if c.bufp != nil && cap(c.buf) == clientBufSize {

@@ -58,7 +58,7 @@ func FuzzTranslate(f *testing.F) {
 				}
 				allWhole = allWhole && p.Whole
 			}
-			frames = append(frames, runFrame{off: r, n: p.N, typ: p.Type, head: p.Head, whole: p.Whole})
+			frames = append(frames, runFrame{off: r, n: p.N, typ: p.Type, head: p.Head, whole: p.Whole, total: p.Len})
 			r += p.N
 		}
 		if len(frames) == 0 {

@@ -84,6 +84,17 @@ func appendRenamed(dst, f []byte, from, to int, name string) []byte {
 	return pgwire.FinishMessage(dst, start)
 }
 
+// appendRenamedHead is appendRenamed for the head piece f of a message of
+// total bytes that comes in pieces: the length word is the whole renamed
+// message's, and the rest of it follows as it is.
+func appendRenamedHead(dst, f []byte, from, to int, name string, total int) []byte {
+	n := total - 1 - (to - from) + len(name) // the new length word
+	dst = append(dst, f[0], byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	dst = append(dst, f[pgwire.HeaderLen:from]...)
+	dst = append(dst, name...)
+	return append(dst, f[to:]...)
+}
+
 // targetOf splits a whole Describe or Close frame: 'S' or 'P', and the name.
 func targetOf(f []byte) (kind byte, name string, ok bool) {
 	body := f[pgwire.HeaderLen:]
@@ -125,6 +136,7 @@ type runFrame struct {
 	typ    byte
 	head   bool // starts with the header
 	whole  bool
+	total  int // the whole message's length, when head
 }
 
 // translation is the state of one run being translated.
@@ -134,13 +146,17 @@ type translation struct {
 	out      []byte // to the server
 	requests int
 	sync     syncChange
-	dropping bool // inside a frame dropped while skipping to Sync
+	dropping bool // inside a frame not forwarded (skipped to Sync, or answered here)
+	total    int  // the length of the message being translated
+	headOut  bool // its head went to the server (as it is, or renamed)
 }
 
 // translate rewrites the client's run for server s and queues the
 // expectations. Called with s.mu held, s attached to c.
 func (s *Server) translate(c *Client, run []byte, frames []runFrame) (out []byte, requests int, sync syncChange) {
-	t := translation{c: c, s: s, out: c.scratch[:0]}
+	// A message streamed in pieces (see streamAbove) goes on in this run
+	// as it began in the last one: forwarded, or dropped.
+	t := translation{c: c, s: s, out: c.scratch[:0], dropping: c.dropRest}
 	t.beginDeferred()
 	for _, fr := range frames {
 		b := run[fr.off : fr.off+fr.n]
@@ -155,8 +171,15 @@ func (s *Server) translate(c *Client, run []byte, frames []runFrame) (out []byte
 			t.dropping = true
 			continue
 		}
+		t.total, t.headOut = fr.total, false
 		t.message(fr.typ, b, fr.whole)
+		if !fr.whole && !t.headOut {
+			// The head of a streamed message went nowhere (answered or
+			// refused here): so does the rest of it.
+			t.dropping = true
+		}
 	}
+	c.dropRest = t.dropping
 	c.scratch = t.out
 	return t.out, t.requests, t.sync
 }
@@ -211,7 +234,12 @@ func (t *translation) message(typ byte, f []byte, whole bool) {
 		if st == nil {
 			return
 		}
-		t.out = appendRenamed(t.out, f, from, to, st.server)
+		if whole {
+			t.out = appendRenamed(t.out, f, from, to, st.server)
+		} else {
+			t.out = appendRenamedHead(t.out, f, from, to, st.server, t.total)
+			t.headOut = true
+		}
 		q.push(expect{kind: expForward, n: 1, stmt: st.server})
 	case pgwire.MsgDescribe, pgwire.MsgClose:
 		t.sync = syncOpened
@@ -265,12 +293,14 @@ func (t *translation) message(typ byte, f []byte, whole bool) {
 		t.requests++
 		t.pass(f, expect{kind: expUntilReady})
 	default: // COPY data, password messages
+		t.headOut = true
 		t.out = append(t.out, f...)
 	}
 }
 
 // pass forwards frame bytes f (a whole frame or its head piece) as they are.
 func (t *translation) pass(f []byte, x expect) {
+	t.headOut = true
 	t.out = append(t.out, f...)
 	t.s.expect.push(x)
 }

@@ -2,9 +2,11 @@ package relay
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strings"
 	"testing"
 
+	"github.com/odyssey-go/odyssey/internal/config"
 	"github.com/odyssey-go/odyssey/internal/pgwire"
 )
 
@@ -177,4 +179,57 @@ func TestSchemaChangeRenames(t *testing.T) {
 			t.Errorf("schemaChange(%q) = %v", tag, got)
 		}
 	}
+}
+
+// TestLargeMessagesStream: in a transaction pool a Query or a Bind larger
+// than streamAbove is forwarded in pieces once its head is seen (a Bind of
+// a client's statement renamed, with its length word set for the whole
+// renamed message): the client's read buffer does not grow with it.
+func TestLargeMessagesStream(t *testing.T) {
+	h := newHarness(t, config.PoolTransaction, 1, func(p *Policy) { p.Track, p.Prepared = true, true })
+	_, pg := h.addServer(kindPipe)
+	c := h.startClient(kindPipe, nil)
+	big := strings.Repeat("x", 3<<20)
+
+	q := query("select length('" + big + "')")
+	go c.app.send(q)
+	pg.expectBytes(q)
+	pg.send(reply('I', "3145728"))
+	c.app.expectBytes(reply('I', "3145728"))
+
+	// A statement, then a Bind of it with a 3 MiB parameter.
+	c.app.send(msgs(parse("s1", "select length($1::text)"), describe('S', "s1"), syncMsg()))
+	name := string(pg.expect(pgwire.MsgParse)[pgwire.HeaderLen:])
+	name = name[:strings.IndexByte(name, 0)]
+	pg.expect(pgwire.MsgDescribe)
+	pg.expect(pgwire.MsgSync)
+	desc := msgs(parseCompleteMsg, frame(pgwire.MsgParameterDescription, "\x00\x01\x00\x00\x00\x19"), frame(pgwire.MsgNoData, ""), rfq('I'))
+	pg.send(desc)
+	c.app.expectBytes(desc)
+	param := binary.BigEndian.AppendUint32(nil, uint32(len(big)))
+	bindBody := func(stmt string) string {
+		return "\x00" + stmt + "\x00\x00\x00\x00\x01" + string(param) + big + "\x00\x00"
+	}
+	go c.app.send(msgs(frame(pgwire.MsgBind, bindBody("s1")), execute(), syncMsg()))
+	pg.expectBytes(msgs(frame(pgwire.MsgBind, bindBody(name)), execute(), syncMsg()))
+	pg.send([]byte{pgwire.MsgBindComplete, 0, 0, 0, 4}, cmd("SELECT 1"), rfq('I'))
+	c.app.expectBytes(msgs([]byte{pgwire.MsgBindComplete, 0, 0, 0, 4}, cmd("SELECT 1"), rfq('I')))
+
+	c.app.send(terminate())
+	c.wait(t)
+	if c.grown != 0 {
+		t.Errorf("the read buffer doubled %d times for messages streamed in pieces", c.grown)
+	}
+}
+
+// TestSmallMessagesBounded: a Describe, Close or Execute longer than
+// PostgreSQL allows (PQ_SMALL_MESSAGE_LIMIT) is a protocol error, not a
+// reason to grow the buffer.
+func TestSmallMessagesBounded(t *testing.T) {
+	h := newHarness(t, config.PoolTransaction, 1, func(p *Policy) { p.Track, p.Prepared = true, true })
+	h.addServer(kindPipe)
+	c := h.startClient(kindPipe, nil)
+	go c.app.send(frame(pgwire.MsgDescribe, "S"+strings.Repeat("x", 20000)+"\x00"))
+	c.app.expectFatal(pgwire.CodeProtocolViolation)
+	c.wait(t)
 }
