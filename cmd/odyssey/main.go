@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/odyssey-go/odyssey/internal/config"
@@ -24,59 +25,118 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
 
-const usage = `odyssey: a PostgreSQL connection pooler (Odyssey-compatible)
+// synopsis is the short form of usage, shown after a wrong command line.
+const synopsis = `Usage:
+  odyssey [--test [--silent]] [--log_to_stdout] [--verbose] [--console] CONFIG
+  odyssey -V | --version
+  odyssey -h | --help
+`
 
-Usage:
-  odyssey [--test] [--version] [--log_to_stdout] [--verbose] CONFIG
+const usage = "odyssey: a PostgreSQL connection pooler (Odyssey-compatible)\n\n" + synopsis + `
+CONFIG is the configuration file, in Odyssey's format. As in Odyssey, the
+options may come before or after it.
 
 Options:
   --test           check CONFIG, print every problem, exit 0 if it is valid
+                   and 1 if it is not
   --silent         with --test, print nothing when CONFIG is valid
-  -V, --version    print the version and exit
   --log_to_stdout  log to stdout whatever log_to_stdout says
   --verbose        log at debug level whatever log_debug says
-  --console        accepted for Odyssey compatibility (never daemonizes)
-  -h, --help, -?, --usage
-                   show this help
+  --console        accepted for Odyssey compatibility (odyssey never
+                   daemonizes)
+  -V, --version    print the version and exit
+  -h, -?, --help, --usage
+                   print this help and exit
 
 Signals: SIGTERM/SIGINT shut down gracefully (graceful_shutdown_timeout_ms),
 SIGHUP reloads CONFIG, SIGUSR1 reopens log_file.
 `
+
+// flags are the command-line options. All of them are switches, as in
+// Odyssey, which is what lets run move them before CONFIG.
+type flags struct {
+	test, silent, version, help, toStdout, verbose *bool
+}
+
+// newFlagSet defines the options. It prints nothing itself: run reports
+// a wrong option.
+func newFlagSet() (*flag.FlagSet, flags) {
+	fs := flag.NewFlagSet("odyssey", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	f := flags{
+		test:     fs.Bool("test", false, "check CONFIG"),
+		silent:   fs.Bool("silent", false, "with --test, print nothing when CONFIG is valid"),
+		version:  fs.Bool("version", false, "print the version"),
+		help:     fs.Bool("help", false, "print the help"),
+		toStdout: fs.Bool("log_to_stdout", false, "log to stdout"),
+		verbose:  fs.Bool("verbose", false, "log at debug level"),
+	}
+	fs.BoolVar(f.version, "V", false, "print the version")
+	for _, name := range []string{"h", "?", "usage"} {
+		fs.BoolVar(f.help, name, false, "print the help")
+	}
+	fs.Bool("console", false, "accepted for Odyssey compatibility")
+	return fs, f
+}
+
+// optionsFirst moves the options before the other arguments, as Odyssey's
+// getopt_long does, so that `odyssey odyssey.conf --console` works. Every
+// option is a switch, so none takes the next argument as its value; after
+// "--" everything is an argument.
+func optionsFirst(args []string) []string {
+	var opts, rest []string
+	for i, a := range args {
+		if a == "--" {
+			rest = append(rest, args[i+1:]...)
+			break
+		}
+		if len(a) > 1 && a[0] == '-' {
+			opts = append(opts, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	return append(append(opts, "--"), rest...)
+}
+
+// badArgs reports a wrong command line with the synopsis and returns the
+// exit status for it.
+func badArgs(stderr io.Writer, format string, args ...any) int {
+	fmt.Fprintf(stderr, "odyssey: "+format+"\n\n%s", append(args, synopsis)...)
+	return 2
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("odyssey", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	test := fs.Bool("test", false, "")
-	showVersion := fs.Bool("version", false, "")
-	fs.BoolVar(showVersion, "V", false, "")
-	toStdout := fs.Bool("log_to_stdout", false, "")
-	verbose := fs.Bool("verbose", false, "")
-	silent := fs.Bool("silent", false, "")
-	showUsage := fs.Bool("usage", false, "")
-	fs.BoolVar(showUsage, "?", false, "")
-	fs.Bool("console", false, "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+	fs, f := newFlagSet()
+	if err := fs.Parse(optionsFirst(args)); err != nil {
+		fmt.Fprintf(stderr, "odyssey: %v\n\n%s", err, usage)
 		return 2
 	}
-	if *showUsage {
+	test, silent, toStdout, verbose := f.test, f.silent, f.toStdout, f.verbose
+	if *f.help {
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
-	if *showVersion {
+	if *f.version {
 		fmt.Fprintln(stdout, "odyssey", version)
 		return 0
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprint(stderr, usage)
-		return 2
+	switch {
+	case fs.NArg() == 0:
+		return badArgs(stderr, "a CONFIG is needed (the path of the configuration file)")
+	case fs.NArg() > 1:
+		got := make([]string, fs.NArg())
+		for i, a := range fs.Args() {
+			got[i] = strconv.Quote(a)
+		}
+		return badArgs(stderr, "expected exactly one CONFIG, got %d: %s", fs.NArg(), strings.Join(got, " "))
+	case fs.Arg(0) == "":
+		return badArgs(stderr, `CONFIG is "": the path of the configuration file is needed`)
 	}
 	cfg, err := config.Load(fs.Arg(0))
 	if err != nil {

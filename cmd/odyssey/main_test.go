@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -109,6 +110,25 @@ func TestConfigTestTypo(t *testing.T) {
 	}
 }
 
+// TestConfigTestMissingQuote: --test reports a missing closing quote once,
+// on its own line, and nothing about the lines after it.
+func TestConfigTestMissingQuote(t *testing.T) {
+	text := fmt.Sprintf(validConf, 6432, "127.0.0.1", 5432)
+	text = strings.Replace(text, "\thost \"127.0.0.1\"\n\tport 5432", "\thost \"127.0.0.1\n\tport 5432", 1)
+	path := writeConf(t, text)
+	line := 0
+	for i, l := range strings.Split(text, "\n") {
+		if strings.HasSuffix(l, `"127.0.0.1`) {
+			line = i + 1
+		}
+	}
+	code, out, errOut := runCLI("--test", path)
+	want := fmt.Sprintf("%s:%d:7: unterminated string (the closing \" is missing)\n", path, line)
+	if code != 1 || out != "" || errOut != want {
+		t.Errorf("--test returned %d\nstdout: %q\nstderr: %q\nwant 1, no stdout and stderr %q", code, out, errOut, want)
+	}
+}
+
 func TestConfigMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.conf")
 	code, _, errOut := runCLI("--test", path)
@@ -120,28 +140,86 @@ func TestConfigMissingFile(t *testing.T) {
 	}
 }
 
+// TestUsage: asking for help prints the usage on stdout and succeeds; a
+// wrong command line says what is wrong on stderr and exits 2.
 func TestUsage(t *testing.T) {
+	path := writeConf(t, fmt.Sprintf(validConf, 6432, "127.0.0.1", 5432))
 	cases := []struct {
-		args  []string
-		code  int
-		usage bool
+		args    []string
+		code    int
+		stdout  string // exactly, when the case succeeds
+		stderr  []string
+		noUsage bool // stderr has the synopsis, not the whole usage
 	}{
-		{nil, 2, true},
-		{[]string{"a.conf", "b.conf"}, 2, true},
-		{[]string{"--no-such-flag", "a.conf"}, 2, true},
-		{[]string{"--help"}, 0, true},
-		{[]string{"-h"}, 0, true},
+		{args: []string{"--help"}, stdout: usage},
+		{args: []string{"-h"}, stdout: usage},
+		{args: []string{"-?"}, stdout: usage},
+		{args: []string{"--usage"}, stdout: usage},
+		{args: []string{"--test", "--help", "a.conf", "b.conf"}, stdout: usage},
+		{args: []string{"--no-such-flag", "a.conf"}, code: 2,
+			stderr: []string{"odyssey: flag provided but not defined: -no-such-flag\n", usage}},
+		{args: []string{"--test=maybe", "a.conf"}, code: 2, stderr: []string{`invalid boolean value "maybe" for -test`, usage}},
+		{args: nil, code: 2, stderr: []string{"odyssey: a CONFIG is needed", synopsis}, noUsage: true},
+		{args: []string{"--test"}, code: 2, stderr: []string{"odyssey: a CONFIG is needed", synopsis}, noUsage: true},
+		{args: []string{"--test", ""}, code: 2, stderr: []string{`odyssey: CONFIG is ""`, synopsis}, noUsage: true},
+		{args: []string{"--test", "a.conf", "b.conf"}, code: 2,
+			stderr: []string{`odyssey: expected exactly one CONFIG, got 2: "a.conf" "b.conf"` + "\n", synopsis}, noUsage: true},
+		{args: []string{"a.conf", "--test", "my file.conf"}, code: 2,
+			stderr: []string{`got 2: "a.conf" "my file.conf"`}, noUsage: true},
+		// As with Odyssey's getopt_long, options may follow CONFIG, and
+		// "--" ends them.
+		{args: []string{path, "--test", "--silent"}},
+		{args: []string{"--test", "--", path, "--silent"}, code: 2, stderr: []string{`got 2: "` + path + `" "--silent"`}, noUsage: true},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, out, errOut := runCLI(tc.args...)
 			if code != tc.code {
-				t.Errorf("returned %d, want %d", code, tc.code)
+				t.Errorf("returned %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out, errOut)
 			}
-			if tc.usage && !strings.Contains(out+errOut, "Usage:") {
-				t.Errorf("no usage printed: stdout %q stderr %q", out, errOut)
+			if out != tc.stdout {
+				t.Errorf("stdout is %q, want %q", out, tc.stdout)
+			}
+			for _, want := range tc.stderr {
+				if !strings.Contains(errOut, want) {
+					t.Errorf("stderr lacks %q: %q", want, errOut)
+				}
+			}
+			if len(tc.stderr) == 0 && errOut != "" {
+				t.Errorf("stderr is %q, want nothing", errOut)
+			}
+			if tc.noUsage && strings.Contains(errOut, "Options:") {
+				t.Errorf("stderr has the whole usage: %q", errOut)
 			}
 		})
+	}
+}
+
+// TestUsageMatchesFlags keeps the usage true to the flags: every flag is
+// documented, and every option the usage names exists. All of them are
+// switches, which optionsFirst relies on.
+func TestUsageMatchesFlags(t *testing.T) {
+	fs, _ := newFlagSet()
+	options := regexp.MustCompile(`(?:^|[\s,\[|])(--?[a-z_?]+|-[A-Z?])`)
+	named := map[string]bool{}
+	for _, m := range options.FindAllStringSubmatch(usage, -1) {
+		named[strings.TrimLeft(m[1], "-")] = true
+		if fs.Lookup(strings.TrimLeft(m[1], "-")) == nil {
+			t.Errorf("the usage names %s, which is no flag", m[1])
+		}
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if !named[f.Name] {
+			t.Errorf("flag %q is not in the usage", f.Name)
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+			t.Errorf("flag %q takes a value; optionsFirst would misplace it", f.Name)
+		}
+	})
+	for _, name := range []string{"test", "silent", "console", "log_to_stdout", "verbose", "version", "V", "help", "h", "?", "usage"} {
+		if fs.Lookup(name) == nil {
+			t.Errorf("Odyssey's option %q is missing", name)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 	"strings"
@@ -27,6 +28,11 @@ type token struct {
 	num   int64  // value of a tkInt, suffix applied
 	sized bool   // the number carried a B/KB/MB/GB suffix
 	pos   Position
+
+	// reported is set when the lexer already reported a problem with the
+	// token but still gives it a meaning (a string with its closing quote
+	// missing); the parser does not complain about it again.
+	reported bool
 }
 
 // describe names a token for "expected X, found Y" messages.
@@ -51,10 +57,12 @@ func (t token) describe() string {
 
 // lexer splits Odyssey configuration text into tokens. It follows Odyssey's
 // scanner: '#' starts a comment that runs to the end of the line, strings are
-// double-quoted and may span lines, and the only escape is \" for a quote;
-// every other backslash is kept as written, so log_format's "\n" reaches the
-// logger untouched. Problems are reported through errf and the offending
-// input comes back as a tkInvalid token.
+// double-quoted and end at the end of their line, and a backslash takes the
+// next byte along. The only escape is \" for a quote; every other backslash
+// is kept as written, so log_format's "\n" reaches the logger untouched.
+// Problems are reported through errf and the offending input comes back as a
+// tkInvalid token, or, for a string whose closing quote is missing, as a
+// string token marked reported.
 type lexer struct {
 	file string
 	src  []byte
@@ -63,6 +71,8 @@ type lexer struct {
 	col  int
 	errf func(pos Position, format string, args ...any)
 	stop func() bool // true once the load has given up
+
+	checkedLine int // the line opensNext last read to its end
 }
 
 func newLexer(file string, src []byte, errf func(Position, string, ...any), stop func() bool) *lexer {
@@ -142,26 +152,109 @@ func (lx *lexer) lexWord(start Position) token {
 	return token{kind: tkWord, text: text, pos: start}
 }
 
-// lexString reads a double-quoted string; \" stands for a quote.
+// lexString reads a double-quoted string. As in Odyssey, a backslash and
+// the byte after it go together, so \" does not end the string (it stands
+// for a quote; other pairs are kept as written), and a string cannot go on
+// past the end of its line, except after a backslash, which Odyssey lets
+// through too.
 func (lx *lexer) lexString(start Position) token {
-	lx.advance(1)
-	var b strings.Builder
-	for lx.off < len(lx.src) {
-		c := lx.src[lx.off]
-		switch {
-		case c == '\\' && lx.off+1 < len(lx.src) && lx.src[lx.off+1] == '"':
-			b.WriteByte('"')
-			lx.advance(2)
-		case c == '"':
-			lx.advance(1)
-			return token{kind: tkString, text: b.String(), pos: start}
-		default:
-			b.WriteByte(c)
-			lx.advance(1)
+	body := lx.off + 1
+	end := body
+	for end < len(lx.src) && lx.src[end] != '"' && lx.src[end] != '\n' {
+		if lx.src[end] == '\\' && end+1 < len(lx.src) {
+			end += 2
+		} else {
+			end++
 		}
 	}
-	lx.errf(start, "unterminated string")
-	return token{kind: tkInvalid, pos: start}
+	if end < len(lx.src) && lx.src[end] == '"' {
+		if lx.opensNext(body, end) {
+			return lx.unterminated(start, body, end)
+		}
+		text := unescape(lx.src[body:end])
+		lx.advance(end + 1 - lx.off)
+		return token{kind: tkString, text: text, pos: start}
+	}
+	return lx.unterminated(start, body, end)
+}
+
+// opensNext reports whether the quote at offset end, which would close the
+// string whose text starts at body, rather opens the next string, as in
+// `user "u "10.0.0.0/8" {` with the quote after u missing. It does when the
+// quote comes after a blank and right before more text, and the line read
+// on from there ends inside a string, with an odd number of quotes. Only
+// the first such quote of a line is looked into, which keeps the lexer
+// linear on any input.
+func (lx *lexer) opensNext(body, end int) bool {
+	if end == body || (lx.src[end-1] != ' ' && lx.src[end-1] != '\t') ||
+		end+1 >= len(lx.src) || strings.IndexByte(" \t\r\n\f\v{}#\"", lx.src[end+1]) >= 0 ||
+		lx.checkedLine == lx.line {
+		return false
+	}
+	lx.checkedLine = lx.line
+	inString := false
+	for i := end + 1; i < len(lx.src) && lx.src[i] != '\n'; i++ {
+		switch c := lx.src[i]; {
+		case inString && c == '\\':
+			i++ // as in lexString, a backslash takes the next byte along
+		case c == '"':
+			inString = !inString
+		case c == '#' && !inString:
+			return false
+		}
+	}
+	return inString
+}
+
+// unterminated reports a string that opened at start, whose text begins
+// at offset body and runs without a closing quote into offset end: the end
+// of the line (or of the file), or the quote that opens the next string
+// (see opensNext). The error is reported once, where the string opened, and
+// the string is taken to end there: Odyssey's strings cannot span lines, and
+// reading on as if they could would turn every later quote inside out and
+// bury the one mistake under errors about the lines that follow.
+//
+// The string comes back as a string token holding the rest of the line, so
+// that `storage "pg` still names what was meant and later checks stay
+// quiet; the parser does not report the token again. Blanks and braces at
+// the end of the line are left out: in `database "db {` or
+// `listen { host "* }` the braces are the block's own and are read as
+// tokens, so that the blocks still match.
+func (lx *lexer) unterminated(start Position, body, end int) token {
+	msg := `unterminated string (the closing " is missing)`
+	if lineStart := bytes.LastIndexByte(lx.src[:body-1], '\n') + 1; bytes.IndexByte(lx.src[lineStart:body-1], '"') >= 0 {
+		// With other quotes before it on the line, the missing quote may
+		// as well be one of theirs.
+		msg = `unterminated string (the closing " is missing here or in an earlier string on this line)`
+	}
+	lx.errf(start, "%s", msg)
+	cut := end
+	for cut > body && strings.IndexByte(" \t\r\f\v{}", lx.src[cut-1]) >= 0 {
+		cut--
+	}
+	if brace := bytes.IndexAny(lx.src[cut:end], "{}"); brace >= 0 {
+		end = cut + brace
+	}
+	text := unescape(lx.src[body:cut])
+	lx.advance(end - lx.off)
+	return token{kind: tkString, text: text, pos: start, reported: true}
+}
+
+// unescape returns the text of a string: \" stands for a quote, and every
+// other backslash pair is kept as written.
+func unescape(raw []byte) string {
+	var b strings.Builder
+	b.Grow(len(raw))
+	for i := 0; i < len(raw); i++ {
+		if raw[i] == '\\' && i+1 < len(raw) {
+			if raw[i+1] != '"' {
+				b.WriteByte('\\')
+			}
+			i++
+		}
+		b.WriteByte(raw[i])
+	}
+	return b.String()
 }
 
 // lexNumber reads an integer with an optional B, K(B), M(B) or G(B) suffix

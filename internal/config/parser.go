@@ -106,7 +106,7 @@ func (p *parser) errorf(pos Position, format string, args ...any) {
 
 // errorAt reports a problem with token t, unless the lexer already did.
 func (p *parser) errorAt(t token, format string, args ...any) {
-	if t.kind != tkInvalid {
+	if t.kind != tkInvalid && !t.reported {
 		p.errorf(t.pos, format, args...)
 	}
 }
