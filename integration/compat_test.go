@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -711,21 +710,8 @@ func TestCompatParseErrorsWherePostgresRaises(t *testing.T) {
 // SQLSTATE and words (an error of the pooler's own, the empty password,
 // with its "odyssey: c…:" prefix).
 func TestCompatLoginErrors(t *testing.T) {
-	p := startPooler(t, baseConf+`
-database default {
-	user "`+clearUser+`" {
-		authentication "clear_text"
-		password "`+clearPass+`"
-		storage "pg"
-		pool "transaction"
-	}
-	user default {
-		authentication "none"
-		storage "pg"
-		pool "session"
-	}
-}
-`)
+	p := startPooler(t, baseConf+clearTextRules(`authentication "none"
+		pool "session"`))
 	for _, tc := range []struct{ name, user, password, code, msg string }{
 		{"empty password", clearUser, "", "28P01", "empty password returned by client"},
 		{"no such role", "compat_no_such_role", "", "28000", `role "compat_no_such_role" does not exist`},
@@ -775,22 +761,32 @@ func TestCompatReserveWaits(t *testing.T) {
 	}
 }
 
+// clearTextRules are a clear_text rule for clearUser and a default user
+// rule with items, on storage "pg".
+func clearTextRules(defaultItems string) string {
+	return `
+database default {
+	user "` + clearUser + `" {
+		authentication "clear_text"
+		password "` + clearPass + `"
+		storage "pg"
+		pool "transaction"
+	}
+	user default {
+		storage "pg"
+		` + defaultItems + `
+	}
+}
+`
+}
+
 // TestCompatNodePostgres: node-postgres's expectations (testdata/drivers/
 // node/compat.js), directly and through a session pool: connect() then
 // end() at once ends without an error, and a backend terminated by the
 // pid the client was given emits PostgreSQL's 57P01 and then what
 // node-postgres says of the closed connection, nothing of the pooler's.
 func TestCompatNodePostgres(t *testing.T) {
-	const install = "install Node.js 20 and npm (Debian: apt-get install nodejs npm)"
-	node := requireCommand(t, "node", install)
-	npm := requireCommand(t, "npm", install)
-	dir, err := filepath.Abs(filepath.Join("testdata", "drivers", "node"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !nodeModulesCurrent(t, dir) {
-		runScript(t, dir, os.Environ(), 5*time.Minute, npm, "ci", "--no-audit", "--no-fund")
-	}
+	node, dir := nodePostgres(t)
 	targets := compatTargets(t, "session")
 	got := make([]string, len(targets))
 	for i, e := range targets {

@@ -684,8 +684,20 @@ func requireCommand(t *testing.T, name, install string) string {
 // TestDriverNode: node-postgres named queries, 20 concurrent workers over
 // a pg.Pool of 10 connections over 3 servers (testdata/drivers/node).
 func TestDriverNode(t *testing.T) {
+	node, dir := nodePostgres(t)
+	const poolSize = 3
+	p := startDriverPooler(t, poolSize)
+	out := runScript(t, dir, driverEnv(p), 2*time.Minute, node, "test.js")
+	t.Log(strings.TrimSpace(out))
+	checkServers(t, poolSize)
+}
+
+// nodePostgres returns node and the directory of the node-postgres
+// scripts (testdata/drivers/node), with node-postgres installed in it.
+func nodePostgres(t *testing.T) (node, dir string) {
+	t.Helper()
 	const install = "install Node.js 20 and npm (Debian: apt-get install nodejs npm)"
-	node := requireCommand(t, "node", install)
+	node = requireCommand(t, "node", install)
 	npm := requireCommand(t, "npm", install)
 	dir, err := filepath.Abs(filepath.Join("testdata", "drivers", "node"))
 	if err != nil {
@@ -695,11 +707,7 @@ func TestDriverNode(t *testing.T) {
 		// package-lock.json pins every package; node_modules is not in git.
 		runScript(t, dir, os.Environ(), 5*time.Minute, npm, "ci", "--no-audit", "--no-fund")
 	}
-	const poolSize = 3
-	p := startDriverPooler(t, poolSize)
-	out := runScript(t, dir, driverEnv(p), 2*time.Minute, node, "test.js")
-	t.Log(strings.TrimSpace(out))
-	checkServers(t, poolSize)
+	return node, dir
 }
 
 // nodeModulesCurrent reports whether dir/node_modules holds the pg that

@@ -15,21 +15,8 @@ import (
 func TestAuthFailureDelay(t *testing.T) {
 	const delay = 300 * time.Millisecond
 	p := startPooler(t, strings.Replace(baseConf, "log_to_stdout no", "log_to_stdout no\nauth_failure_delay_ms 300", 1)+
-		consoleRules+`
-database default {
-	user "`+clearUser+`" {
-		authentication "clear_text"
-		password "`+clearPass+`"
-		storage "pg"
-		pool "transaction"
-	}
-	user default {
-		authentication "none"
-		storage "pg"
-		pool "transaction"
-	}
-}
-`)
+		consoleRules+clearTextRules(`authentication "none"
+		pool "transaction"`))
 	var wg sync.WaitGroup
 	for i := range 40 {
 		wg.Add(1)

@@ -459,25 +459,12 @@ func TestRoutingClientMaxPerRule(t *testing.T) {
 // its totals.
 func TestRoutesOfDefaultRulesGoAway(t *testing.T) {
 	mport := freePort(t)
-	p := startPooler(t, baseConf+consoleRules+fmt.Sprintf("promhttp_server_port %d\n", mport)+`
-database default {
-	user "`+clearUser+`" {
-		authentication "clear_text"
+	p := startPooler(t, baseConf+consoleRules+fmt.Sprintf("promhttp_server_port %d\nauth_failure_delay_ms 0\n", mport)+
+		clearTextRules(`authentication "clear_text"
 		password "`+clearPass+`"
-		storage "pg"
-		pool "transaction"
-	}
-	user default {
-		authentication "clear_text"
-		password "`+clearPass+`"
-		storage "pg"
 		storage_user "`+plainUser+`"
 		pool "transaction"
-		pool_ttl 1
-	}
-}
-auth_failure_delay_ms 0
-`)
+		pool_ttl 1`))
 	for i := range 20 {
 		if _, err := p.tryConnect(fmt.Sprintf("nobody%d", i), plainUser, "wrong", nil); sqlState(err) != "28P01" {
 			t.Fatalf("made-up user %d: %v", i, err)
