@@ -248,12 +248,13 @@ func applyWorkers(cfg *config.Config, log *slog.Logger) {
 }
 
 // logOptions are the logger settings of cfg with the command-line
-// overrides.
+// overrides. log_format goes to the logger as written: "json", or an
+// Odyssey format string whose placeholders the logger fills in.
 func logOptions(cfg *config.Config, toStdout, verbose bool) logging.Options {
 	return logging.Options{
 		File:   cfg.LogFile,
 		Stdout: cfg.LogToStdout || toStdout,
-		JSON:   cfg.LogFormat == "json",
+		Format: cfg.LogFormat,
 		Debug:  cfg.LogDebug || verbose,
 	}
 }

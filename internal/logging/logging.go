@@ -1,6 +1,9 @@
-// Package logging builds the process logger from the config: text or JSON
-// (log_format "json"), to stdout and/or log_file, debug level with
-// log_debug. The log file can be reopened for rotation (SIGUSR1).
+// Package logging builds the process logger from the config, to stdout
+// and/or log_file, debug level with log_debug. log_format "json" logs JSON
+// (slog's JSONHandler); any other log_format is an Odyssey format string
+// with placeholders such as %t, %l, %i and %m (see format.go); an empty one
+// gives slog's key=value text. The log file can be reopened for rotation
+// (SIGUSR1).
 package logging
 
 import (
@@ -17,7 +20,9 @@ import (
 type Options struct {
 	File   string // "" = no file
 	Stdout bool
-	JSON   bool
+	// Format is log_format: "json" for JSON, "" for slog's key=value text,
+	// anything else an Odyssey format string ("%p %t %l [%i %s] (%c) %m\n").
+	Format string
 	Debug  bool
 }
 
@@ -29,7 +34,8 @@ type Sink struct {
 	file   *os.File
 	stdout bool
 	level  slog.LevelVar // the process logger's level (rules may lower it, see WithDebug)
-	json   bool
+	format string        // Options.Format
+	fs     *formatState  // the format string's handlers' state; nil for json and ""
 }
 
 // Open builds a logger and the sink it writes to; the caller closes the sink.
@@ -40,18 +46,33 @@ func Open(opts Options) (*slog.Logger, *Sink, error) {
 			return nil, nil, err
 		}
 	}
-	s.json = opts.JSON
+	s.format = opts.Format
 	s.level.Set(levelOf(opts.Debug))
 	// The handler itself passes everything; levelFilter decides, so that a
 	// rule with log_debug can lower the level for its clients only.
 	hopts := &slog.HandlerOptions{Level: slog.LevelDebug}
 	var h slog.Handler
-	if opts.JSON {
+	switch kindOf(opts.Format) {
+	case "json":
 		h = slog.NewJSONHandler(s, hopts)
-	} else {
+	case "text":
 		h = slog.NewTextHandler(s, hopts)
+	default:
+		s.fs = newFormatState(s, opts.Format)
+		h = newFormatHandler(s.fs)
 	}
 	return slog.New(newFilter(h, nil, &s.level)), s, nil
+}
+
+// kindOf names the handler a log_format needs.
+func kindOf(format string) string {
+	switch format {
+	case "json":
+		return "json"
+	case "":
+		return "text"
+	}
+	return "a format string"
 }
 
 func levelOf(debug bool) slog.Level {
@@ -61,9 +82,10 @@ func levelOf(debug bool) slog.Level {
 	return slog.LevelInfo
 }
 
-// Apply changes where and at which level the running logger writes (a
-// config reload). The format (text or JSON) is fixed at start; a change is
-// reported as an error and the rest still applies.
+// Apply changes where, at which level and, for a format string, in which
+// format the running logger writes (a config reload). Whether the format is
+// JSON, slog text or a format string is fixed at start: a change between
+// them is reported as an error and the rest still applies.
 func (s *Sink) Apply(opts Options) error {
 	s.level.Set(levelOf(opts.Debug))
 	s.mu.Lock()
@@ -74,19 +96,24 @@ func (s *Sink) Apply(opts Options) error {
 		s.file.Close()
 		s.file = nil
 	}
+	was, now := kindOf(s.format), kindOf(opts.Format)
+	if was == now && s.fs != nil && opts.Format != s.format {
+		s.format = opts.Format
+		s.fs.format.Store(compile(opts.Format)) // records being written keep the old one
+	}
 	s.mu.Unlock()
 	var err error
 	if pathChanged && opts.File != "" {
 		err = s.Reopen()
 	}
-	if opts.JSON != s.json {
-		err = errors.Join(err, errors.New("log_format changes between text and json need a restart"))
+	if was != now {
+		err = errors.Join(err, fmt.Errorf("changing log_format from %s to %s needs a restart; the old format stays", was, now))
 	}
 	return err
 }
 
 // levelFilter drops records below min. It also defers the work of
-// Logger.With: a text or JSON handler formats the attributes at With time,
+// Logger.With: every handler here formats the attributes at With time,
 // and every connection makes a logger with its id while most never log a
 // line (measured under pgbench -C: 3% of the pooler's CPU). The attributes
 // wait in pending until the first record that passes the level.
