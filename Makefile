@@ -1,6 +1,10 @@
 # Two commands a newcomer needs:
 #   make run    build and start the pooler in front of a throwaway PostgreSQL
-#   make test   run the whole test suite (what CI runs)
+#               (MODE=session|transaction|statement, PORT=, TMP_PG_PORT=,
+#               or PG_PORT=/PG_HOST= for an existing server; scripts/run.sh)
+#   make test   run the whole test suite (what CI runs); it first checks what
+#               the tests need and, as root, installs the missing Debian
+#               packages (scripts/test-deps.sh)
 
 GO ?= go
 
@@ -10,6 +14,7 @@ run:
 	scripts/run.sh
 
 test:
+	GO=$(GO) scripts/test-deps.sh
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 build:

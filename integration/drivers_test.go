@@ -19,7 +19,8 @@ package integration
 // the drivers and the pooler to file (see traceDrivers).
 //
 // Node.js, npm and Debian's python3-psycopg are required: the tests fail,
-// not skip, without them (.ci/run installs psycopg when it runs as root).
+// not skip, without them (make test installs them when it runs as root,
+// see scripts/test-deps.sh).
 
 import (
 	"bytes"
@@ -746,7 +747,7 @@ func TestDriverPsycopg(t *testing.T) {
 	cmd := exec.Command(python, "-c", "import psycopg")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("psycopg 3 is needed by the driver matrix and %s cannot import it (%v: %s): "+
-			"install it with apt-get install python3-psycopg (.ci/run does when it runs as root)",
+			"install it with apt-get install python3-psycopg (make test does when it runs as root)",
 			python, err, bytes.TrimSpace(out))
 	}
 	dir, err := filepath.Abs(filepath.Join("testdata", "drivers", "python"))

@@ -3,7 +3,7 @@
 // database, listening on a free port of 127.0.0.1, with the suffix
 // dc=example,dc=org administered by cn=admin,dc=example,dc=org.
 //
-// slapd must be installed (apt-get install slapd ldap-utils; .ci/run does
+// slapd must be installed (apt-get install slapd ldap-utils; make test does
 // it). A missing slapd is an error, never a reason to skip: a machine
 // without it must not report LDAP tests as passed.
 //
@@ -67,7 +67,7 @@ func Binary() (string, error) {
 		}
 	}
 	return "", errors.New("testldap: slapd (OpenLDAP) is not installed; the LDAP tests need it: " +
-		"apt-get install -y slapd ldap-utils (as .ci/run does)")
+		"apt-get install -y slapd ldap-utils (as make test does when it runs as root, see scripts/test-deps.sh)")
 }
 
 // modulePath finds the directory with back_mdb.
